@@ -1,0 +1,27 @@
+/**
+ * The NATS side of every service: connection with reconnect-forever, idempotent provisioning
+ * of the cluster's streams, consumer and KV buckets, JSON codec with zod validation, and the
+ * leader lease.
+ *
+ * ```ts
+ * const nc = await connectBus({ url, name: "registry-1", connectTimeoutMs: 10_000, log });
+ * const cluster = await provisionCluster(nc, names("oc"), { eventsMaxAgeMs, leaseTtlMs });
+ * const hb = decode(NodeHeartbeat, msg.data); // never throws
+ * ```
+ */
+export { type Decoded, decode, encode } from "./codec.js";
+export { type BusConnectOptions, connectBus, type NatsConnection, redactUrl } from "./connection.js";
+export { LeaderLease, type LeaderLeaseOptions } from "./lease.js";
+export {
+  type Cluster,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  jetStreamManagerOf,
+  type KV,
+  type KvEntry,
+  type KvWatchEntry,
+  type ProvisionOptions,
+  provisionCluster,
+} from "./provision.js";
+export { type ServiceContext, startServiceContext } from "./service-context.js";

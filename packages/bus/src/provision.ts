@@ -1,0 +1,128 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type Names, OcError } from "@openclaw/protocol";
+
+export type { KV, KvEntry, KvWatchEntry } from "@nats-io/kv";
+export type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+
+export interface ProvisionOptions {
+  /** How long events stay in the EVENTS stream (ms). */
+  eventsMaxAgeMs: number;
+  /** TTL of leader leases (ms): the election timeout. */
+  leaseTtlMs: number;
+}
+
+export interface Cluster {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  names: Names;
+  kv: { nodes: KV; nodeHealth: KV; leases: KV };
+}
+
+const NS = 1_000_000;
+
+/** Gets the JetStream manager, with a clear error when the server has no JetStream. */
+export async function jetStreamManagerOf(nc: NatsConnection): Promise<JetStreamManager> {
+  try {
+    return await jetstreamManager(nc);
+  } catch (err) {
+    throw new OcError("OC-2003", `JetStream is not available on this NATS server (start it with -js): ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/** Creates the stream, or brings an existing one to this config. Safe to race. */
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await jsm.streams.info(config.name);
+      const { name, ...update } = config;
+      await jsm.streams.update(name, update);
+      return;
+    } catch (err) {
+      if (!/not found/i.test((err as Error).message)) throw err;
+    }
+    try {
+      await jsm.streams.add(config);
+      return;
+    } catch (err) {
+      // Another process created it between our info and add: loop and update instead.
+      if (attempt >= 3 || !/already in use/i.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function ensureKv(kvm: Kvm, bucket: string, opts: { ttl?: number; history?: number }): Promise<KV> {
+  try {
+    return await kvm.create(bucket, { history: opts.history ?? 1, ttl: opts.ttl ?? 0, storage: StorageType.File });
+  } catch (err) {
+    if (!/already in use|exists/i.test((err as Error).message)) throw err;
+    return kvm.open(bucket);
+  }
+}
+
+/**
+ * Makes sure every stream, consumer and bucket of the cluster exists with the right settings.
+ * Every service calls it at start; it is idempotent, so start order does not matter.
+ */
+export async function provisionCluster(nc: NatsConnection, names: Names, options: ProvisionOptions): Promise<Cluster> {
+  const jsm = await jetStreamManagerOf(nc);
+  const js = jetstream(nc);
+  await ensureStream(jsm, {
+    name: names.streams.nodes,
+    subjects: names.subjects.nodeMessagesAll,
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: 3_600_000 * NS,
+    // Heartbeats are only interesting while fresh; registrations are kept apart by subject.
+    max_msgs_per_subject: 100,
+    duplicate_window: 120_000 * NS,
+  });
+  await ensureStream(jsm, {
+    name: names.streams.events,
+    subjects: [names.subjects.eventsAll],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: options.eventsMaxAgeMs * NS,
+    duplicate_window: 120_000 * NS,
+  });
+  const consumer = names.consumers.registry;
+  try {
+    await jsm.consumers.info(names.streams.nodes, consumer);
+  } catch {
+    try {
+      await jsm.consumers.add(names.streams.nodes, {
+        durable_name: consumer,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: 30_000 * NS,
+        max_ack_pending: 10_000,
+      });
+    } catch (err) {
+      if (!/already in use|exists/i.test((err as Error).message)) throw err;
+    }
+  }
+  const kvm = new Kvm(js);
+  const [nodes, nodeHealth, leases] = await Promise.all([
+    ensureKv(kvm, names.buckets.nodes, {}),
+    ensureKv(kvm, names.buckets.nodeHealth, {}),
+    ensureKv(kvm, names.buckets.leases, { ttl: options.leaseTtlMs }),
+  ]);
+  return { nc, js, jsm, names, kv: { nodes, nodeHealth, leases } };
+}

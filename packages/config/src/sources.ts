@@ -1,0 +1,51 @@
+/**
+ * Where each setting can come from besides the config file: the environment variable and the
+ * command-line flag that set it. docs/configuration.md lists the same table (a test checks).
+ */
+export interface SettingSource {
+  /** `section.key` in the config schema. */
+  path: string;
+  env?: string;
+  /** Long flag name; `--port` and `--host` are mapped per service below. */
+  flag?: string;
+}
+
+export const SETTING_SOURCES: SettingSource[] = [
+  { path: "cluster.name", env: "OPENCLAW_CLUSTER_NAME" },
+  { path: "cluster.subject_prefix", env: "OPENCLAW_SUBJECT_PREFIX" },
+  { path: "cluster.election_timeout", env: "OPENCLAW_ELECTION_TIMEOUT" },
+  { path: "cluster.lease_renew_interval", env: "OPENCLAW_LEASE_RENEW_INTERVAL" },
+  { path: "cluster.events_max_age", env: "OPENCLAW_EVENTS_MAX_AGE" },
+  { path: "storage.path", env: "OPENCLAW_DB_PATH", flag: "--db-path" },
+  { path: "coordinator.host", env: "OPENCLAW_HOST", flag: "--host" },
+  { path: "coordinator.port", env: "OPENCLAW_PORT", flag: "--port" },
+  { path: "coordinator.heartbeat_timeout", env: "OPENCLAW_HEARTBEAT_TIMEOUT", flag: "--heartbeat-timeout" },
+  { path: "coordinator.heartbeat_check_interval", env: "OPENCLAW_HEARTBEAT_CHECK_INTERVAL", flag: "--heartbeat-check-interval" },
+  { path: "health.unhealthy_threshold", env: "OPENCLAW_UNHEALTHY_THRESHOLD" },
+  { path: "health.healthy_threshold", env: "OPENCLAW_HEALTHY_THRESHOLD" },
+  { path: "worker.node_id", env: "OPENCLAW_NODE_ID", flag: "--node-id" },
+  { path: "worker.max_concurrent_tasks", env: "OPENCLAW_MAX_CONCURRENT_TASKS", flag: "--max-concurrent-tasks" },
+  { path: "worker.heartbeat_interval", env: "OPENCLAW_HEARTBEAT_INTERVAL", flag: "--heartbeat-interval" },
+  { path: "worker.skills_dir", env: "OPENCLAW_SKILLS_DIR", flag: "--skills-dir" },
+  { path: "worker.skills_poll_interval", env: "OPENCLAW_SKILLS_POLL_INTERVAL" },
+  { path: "worker.port", env: "OPENCLAW_WORKER_PORT" },
+  { path: "worker.labels", env: "OPENCLAW_LABELS", flag: "--labels" },
+  { path: "worker.zone", env: "OPENCLAW_ZONE", flag: "--zone" },
+  { path: "worker.advertise_ip", env: "OPENCLAW_ADVERTISE_IP", flag: "--advertise-ip" },
+  { path: "communication.nats_url", env: "NATS_URL", flag: "--nats-url" },
+  { path: "communication.nats_user", env: "NATS_USER" },
+  { path: "communication.nats_password", env: "NATS_PASSWORD" },
+  { path: "communication.nats_token", env: "NATS_TOKEN" },
+  { path: "communication.connect_timeout", env: "OPENCLAW_NATS_CONNECT_TIMEOUT" },
+  { path: "log.level", env: "OPENCLAW_LOG_LEVEL", flag: "--log-level" },
+  { path: "log.format", env: "OPENCLAW_LOG_FORMAT", flag: "--log-format" },
+];
+
+/** Environment variables naming files rather than settings. */
+export const FILE_ENV = { config: "OPENCLAW_CONFIG", secrets: "OPENCLAW_SECRETS_FILE" } as const;
+
+/** The config path a flag sets for a given service: `--port` is the worker's own port on a worker. */
+export function flagPath(flag: string, service: string): string | undefined {
+  if (service === "worker" && flag === "--port") return "worker.port";
+  return SETTING_SOURCES.find((s) => s.flag === flag)?.path;
+}

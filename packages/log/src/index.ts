@@ -1,0 +1,54 @@
+/**
+ * Structured JSON logs (pino) with the fields every line of the cluster carries:
+ * `timestamp`, `level`, `service`, `instance`, `message`, and where they apply `node_id`,
+ * `task_id`, `trace_id`, `error_code`.
+ *
+ * ```ts
+ * const log = createLogger({ service: "registry", instance: "reg-1" });
+ * log.info({ node_id: "w1" }, "node joined");
+ * ```
+ */
+import { type DestinationStream, type Logger, type LoggerOptions, pino } from "pino";
+
+export type { Logger } from "pino";
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface LogOptions {
+  service: string;
+  instance: string;
+  cluster?: string;
+  /** @default "info" */
+  level?: LogLevel;
+  /** `pretty` needs a TTY-friendly reader; files and pipes should keep `json`. @default "json" */
+  format?: "json" | "pretty";
+  /** Where lines go; stdout when absent. Tests pass a stream to read what was logged. */
+  destination?: DestinationStream;
+}
+
+export function createLogger(options: LogOptions): Logger {
+  const base: Record<string, string> = { service: options.service, instance: options.instance };
+  if (options.cluster) base.cluster = options.cluster;
+  const config: LoggerOptions = {
+    level: options.level ?? "info",
+    base,
+    messageKey: "message",
+    errorKey: "error",
+    timestamp: () => `,"timestamp":"${new Date().toISOString()}"`,
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  if (options.destination) return pino(config, options.destination);
+  if (options.format === "pretty") {
+    return pino({
+      ...config,
+      transport: { target: "pino-pretty", options: { messageKey: "message", translateTime: "SYS:HH:MM:ss.l" } },
+    });
+  }
+  return pino(config, pino.destination({ dest: 1, sync: false }));
+}
+
+/** A logger that drops everything, for code paths that need one but have nothing to say. */
+export function silentLogger(): Logger {
+  return pino({ level: "silent" });
+}

@@ -1,0 +1,44 @@
+/**
+ * The one table of error codes. Every code is documented in docs/errors.md (a test checks it)
+ * and carries the HTTP status the API answers with when the error reaches a caller.
+ */
+export const ERROR_CODES = {
+  "OC-1001": { name: "CONFIG_INVALID", status: 500, message: "Configuration is invalid" },
+  "OC-1002": { name: "CONFIG_UNREADABLE", status: 500, message: "A configuration file cannot be read" },
+  "OC-1003": { name: "NATS_SERVER_MISSING", status: 500, message: "nats-server is not installed" },
+  "OC-2001": { name: "NATS_UNREACHABLE", status: 503, message: "Cannot connect to NATS" },
+  "OC-2002": { name: "MESSAGE_INVALID", status: 400, message: "A bus message failed validation and was dropped" },
+  "OC-2003": { name: "JETSTREAM_UNAVAILABLE", status: 503, message: "NATS answers but JetStream is not enabled" },
+  "OC-3001": { name: "SKILL_INVALID", status: 500, message: "A skill folder is malformed and was skipped" },
+  "OC-3002": { name: "SKILLS_DIR_MISSING", status: 500, message: "The skills directory does not exist" },
+  "OC-4000": { name: "REQUEST_INVALID", status: 400, message: "The request is invalid" },
+  "OC-4001": { name: "ID_INVALID", status: 400, message: "An id is not a valid subject token" },
+  "OC-4004": { name: "NODE_NOT_FOUND", status: 404, message: "No such node" },
+  "OC-4005": { name: "ROUTE_NOT_FOUND", status: 404, message: "No such route" },
+  "OC-5000": { name: "INTERNAL", status: 500, message: "Internal error" },
+  "OC-5001": { name: "STORE_FAILED", status: 500, message: "The read model store failed" },
+  "OC-5003": { name: "UNAVAILABLE", status: 503, message: "A dependency is unavailable" },
+} as const satisfies Record<string, { name: string; status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error with a stable code; `field` names the input that caused it, when there is one. */
+export class OcError extends Error {
+  override readonly name = "OcError";
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; field?: string }) {
+    super(message ?? ERROR_CODES[code].message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.field = options?.field;
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+}
+
+export function isOcError(err: unknown): err is OcError {
+  return err instanceof OcError;
+}

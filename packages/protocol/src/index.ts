@@ -1,0 +1,51 @@
+/**
+ * The wire contract of OpenClaw Cluster: every bus message and KV record as a zod schema with
+ * the TypeScript type inferred under the same name, subject/bucket names, and error codes.
+ *
+ * ```ts
+ * import { NodeHeartbeat, names } from "@openclaw/protocol";
+ * const n = names("oc");
+ * const parsed = NodeHeartbeat.safeParse(JSON.parse(text));
+ * nc.publish(n.subjects.nodeMessage("worker-1", "heartbeat"), body);
+ * ```
+ */
+export { envelope, EnvelopeFields, PROTOCOL_VERSION, Sender } from "./envelope.js";
+export { ERROR_CODES, type ErrorCode, isOcError, OcError } from "./errors.js";
+export {
+  LeaderElected,
+  LeaseRecord,
+  NodeEvent,
+  NodeJoined,
+  NodeLeft,
+  NodeOffline,
+  NodeOnline,
+  NodeSuspect,
+  NodeUpdated,
+} from "./events.js";
+export { isToken, NodeId, SkillName, Token, TOKEN_PATTERN, TOKEN_RULE, tokenProblem } from "./ids.js";
+export {
+  EMPTY_LOAD,
+  EMPTY_STATS,
+  HEALTH_STATES,
+  HealthState,
+  NodeDescriptor,
+  NodeHealthRecord,
+  NodeHeartbeat,
+  NodeLeave,
+  NodeLoad,
+  NodeRecord,
+  NodeRegister,
+  NodeStats,
+  SkillInfo,
+} from "./node.js";
+export { formatIssues, type FieldIssue, fieldIssues } from "./issues.js";
+export {
+  NODE_COMMAND_KINDS,
+  NODE_EVENT_KINDS,
+  NODE_MESSAGE_KINDS,
+  type Names,
+  type NodeCommandKind,
+  type NodeEventKind,
+  type NodeMessageKind,
+  names,
+} from "./subjects.js";

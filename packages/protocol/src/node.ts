@@ -1,0 +1,121 @@
+import { z } from "zod";
+import { EnvelopeFields } from "./envelope.js";
+import { NodeId, SkillName, Token } from "./ids.js";
+
+const Percent = z.number().min(0).max(100);
+const LabelKey = z.string().regex(/^[A-Za-z0-9_.\/-]{1,63}$/, "label keys are 1-63 of A-Z a-z 0-9 _ . / -");
+const LabelValue = z.string().max(128);
+
+/** One skill as a worker announces it. */
+export const SkillInfo = z.strictObject({
+  name: SkillName,
+  version: z.string().max(64).nullable(),
+  description: z.string().max(2000),
+});
+export type SkillInfo = z.infer<typeof SkillInfo>;
+
+/** What a worker tells the cluster about itself when it registers. */
+export const NodeDescriptor = z.strictObject({
+  node_id: NodeId,
+  /** Random per worker process: a new session means the process restarted. */
+  session: Token,
+  hostname: z.string().min(1).max(255),
+  platform: z.string().max(32),
+  arch: z.string().max(32),
+  ip_address: z.string().max(64).nullable(),
+  tailscale_ip: z.string().max(64).nullable(),
+  port: z.number().int().min(0).max(65535),
+  max_concurrent_tasks: z.number().int().min(1).max(10_000),
+  heartbeat_interval_ms: z.number().int().positive(),
+  labels: z.record(LabelKey, LabelValue),
+  zone: z.string().max(64).nullable(),
+  skills: z.array(SkillInfo).max(1000),
+  agent_version: z.string().max(64),
+  started_at: z.iso.datetime(),
+});
+export type NodeDescriptor = z.infer<typeof NodeDescriptor>;
+
+/** Load a worker reports with every heartbeat. */
+export const NodeLoad = z.strictObject({
+  cpu_usage: Percent,
+  memory_usage: Percent,
+  disk_usage: Percent,
+  running_tasks: z.number().int().min(0),
+  running_task_ids: z.array(Token).max(10_000),
+});
+export type NodeLoad = z.infer<typeof NodeLoad>;
+
+export const NodeRegister = z.strictObject({ ...EnvelopeFields, node: NodeDescriptor });
+export type NodeRegister = z.infer<typeof NodeRegister>;
+
+export const NodeHeartbeat = z.strictObject({
+  ...EnvelopeFields,
+  node_id: NodeId,
+  session: Token,
+  load: NodeLoad,
+});
+export type NodeHeartbeat = z.infer<typeof NodeHeartbeat>;
+
+export const NodeLeave = z.strictObject({
+  ...EnvelopeFields,
+  node_id: NodeId,
+  session: Token,
+  reason: z.string().max(200),
+});
+export type NodeLeave = z.infer<typeof NodeLeave>;
+
+/** Task counters of a node; they start moving once tasks run. */
+export const NodeStats = z.strictObject({
+  total_tasks_processed: z.number().int().min(0),
+  successful_tasks: z.number().int().min(0),
+  failed_tasks: z.number().int().min(0),
+  average_execution_time: z.number().min(0),
+});
+export type NodeStats = z.infer<typeof NodeStats>;
+
+export const EMPTY_STATS: NodeStats = {
+  total_tasks_processed: 0,
+  successful_tasks: 0,
+  failed_tasks: 0,
+  average_execution_time: 0,
+};
+
+export const EMPTY_LOAD: NodeLoad = {
+  cpu_usage: 0,
+  memory_usage: 0,
+  disk_usage: 0,
+  running_tasks: 0,
+  running_task_ids: [],
+};
+
+/** The registry's record of a node, the value in the `nodes` KV bucket. */
+export const NodeRecord = z.strictObject({
+  node: NodeDescriptor,
+  state: z.enum(["active", "left"]),
+  registered_at: z.iso.datetime(),
+  last_heartbeat: z.iso.datetime().nullable(),
+  left_at: z.iso.datetime().nullable(),
+  load: NodeLoad,
+  stats: NodeStats,
+  /** Stream sequence of the last NODES message applied, so redeliveries and reorders are ignored. */
+  applied_seq: z.number().int().min(0),
+});
+export type NodeRecord = z.infer<typeof NodeRecord>;
+
+export const HEALTH_STATES = ["online", "suspect", "offline"] as const;
+export const HealthState = z.enum(HEALTH_STATES);
+export type HealthState = z.infer<typeof HealthState>;
+
+/** The health monitor's view of a node, the value in the `node_health` KV bucket. */
+export const NodeHealthRecord = z.strictObject({
+  node_id: NodeId,
+  session: Token,
+  status: HealthState,
+  reason: z.string().max(200),
+  since: z.iso.datetime(),
+  last_seen: z.iso.datetime().nullable(),
+  missed_heartbeats: z.number().int().min(0),
+  consecutive_heartbeats: z.number().int().min(0),
+  checked_at: z.iso.datetime(),
+});
+export type NodeHealthRecord = z.infer<typeof NodeHealthRecord>;

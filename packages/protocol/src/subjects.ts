@@ -1,0 +1,74 @@
+import { tokenProblem } from "./ids.js";
+import { OcError } from "./errors.js";
+
+/** The kinds of node-plane messages a worker publishes on `<prefix>.node.<id>.<kind>`. */
+export const NODE_MESSAGE_KINDS = ["register", "heartbeat", "leave"] as const;
+export type NodeMessageKind = (typeof NODE_MESSAGE_KINDS)[number];
+
+/** Node events published on `<prefix>.evt.node.<id>.<kind>`. */
+export const NODE_EVENT_KINDS = ["joined", "updated", "left", "suspect", "offline", "online"] as const;
+export type NodeEventKind = (typeof NODE_EVENT_KINDS)[number];
+
+/** Core-NATS commands a worker listens to on `<prefix>.node.<id>.cmd.<kind>`. */
+export const NODE_COMMAND_KINDS = ["reregister"] as const;
+export type NodeCommandKind = (typeof NODE_COMMAND_KINDS)[number];
+
+function token(value: string, what: string): string {
+  const problem = tokenProblem(value);
+  if (problem) throw new OcError("OC-4001", `${what} '${value}' ${problem}`);
+  return value;
+}
+
+/**
+ * Every subject, stream, consumer and bucket name of one cluster, built from its prefix.
+ * Call sites never concatenate subjects themselves.
+ */
+export function names(prefix = "oc") {
+  const p = token(prefix, "subject prefix");
+  const P = p.toUpperCase().replace(/-/g, "_");
+  return {
+    prefix: p,
+    streams: {
+      nodes: `${P}_NODES`,
+      events: `${P}_EVENTS`,
+    },
+    buckets: {
+      nodes: `${p}_nodes`,
+      nodeHealth: `${p}_node_health`,
+      leases: `${p}_leases`,
+    },
+    consumers: {
+      registry: "registry",
+    },
+    subjects: {
+      /** Everything the NODES stream holds. */
+      nodeMessagesAll: NODE_MESSAGE_KINDS.map((k) => `${p}.node.*.${k}`),
+      nodeMessage: (id: string, kind: NodeMessageKind) => `${p}.node.${token(id, "node id")}.${kind}`,
+      nodeMessageWildcard: (kind: NodeMessageKind) => `${p}.node.*.${kind}`,
+      nodeCommand: (id: string, kind: NodeCommandKind) => `${p}.node.${token(id, "node id")}.cmd.${kind}`,
+      /** Everything the EVENTS stream holds. */
+      eventsAll: `${p}.evt.>`,
+      nodeEvent: (id: string, kind: NodeEventKind) => `${p}.evt.node.${token(id, "node id")}.${kind}`,
+      nodeEventsAll: `${p}.evt.node.>`,
+      clusterEvent: (kind: string) => `${p}.evt.cluster.${token(kind, "event kind")}`,
+    },
+    /** Splits `<prefix>.node.<id>.<kind>` into its parts, or undefined if it is not one. */
+    parseNodeSubject(subject: string): { nodeId: string; kind: string } | undefined {
+      const parts = subject.split(".");
+      if (parts.length !== 4 || parts[0] !== p || parts[1] !== "node") return undefined;
+      return { nodeId: parts[2] as string, kind: parts[3] as string };
+    },
+    /** Splits `<prefix>.evt.<scope>.<...>` into scope, id and kind. */
+    parseEventSubject(subject: string): { scope: string; id?: string; kind: string } | undefined {
+      const parts = subject.split(".");
+      if (parts[0] !== p || parts[1] !== "evt") return undefined;
+      if (parts[2] === "node" && parts.length === 5) {
+        return { scope: "node", id: parts[3] as string, kind: parts[4] as string };
+      }
+      if (parts[2] === "cluster" && parts.length === 4) return { scope: "cluster", kind: parts[3] as string };
+      return undefined;
+    },
+  };
+}
+
+export type Names = ReturnType<typeof names>;

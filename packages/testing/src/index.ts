@@ -1,0 +1,14 @@
+/**
+ * Test harness: real nats-server processes on ports they pick themselves, `oclaw` service
+ * processes, and polling waits. Everything it starts is stopped when the test process exits.
+ *
+ * ```ts
+ * const nats = await startNatsServer();
+ * const worker = spawnOclaw(["worker", "--nats-url", nats.url, "--node-id", "w1"]);
+ * await waitFor(async () => (await fetchNodes()).length === 1);
+ * await worker.stop(); await nats.stop();
+ * ```
+ */
+export { type NatsServer, type NatsServerOptions, natsServerBinary, startNatsServer } from "./nats-server.js";
+export { OCLAW_BIN, type ServiceProcess, spawnOclaw } from "./process.js";
+export { uniquePrefix, waitFor } from "./wait.js";

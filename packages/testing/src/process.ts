@@ -1,0 +1,92 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { waitFor } from "./wait.js";
+
+/** The built `oclaw` entry point of this repository. */
+export const OCLAW_BIN = fileURLToPath(new URL("../../cli/dist/bin.js", import.meta.url));
+
+export interface ServiceProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Parsed JSON log lines so far (stdout); non-JSON lines are kept as `{ raw }`. */
+  readonly logs: Record<string, unknown>[];
+  /** Everything written to stderr. */
+  stderr(): string;
+  /** Resolves with the first log line matching, waiting up to `timeout`. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeout?: number): Promise<Record<string, unknown>>;
+  /** Sends a signal and waits for the exit; resolves with the exit code (or signal name). */
+  signal(sig: NodeJS.Signals, timeout?: number): Promise<number | string>;
+  /** Resolves when the process exits, with its code or signal. */
+  exited(): Promise<number | string>;
+  /** SIGTERM, then SIGKILL after a grace period. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const children = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
+/** Runs `oclaw <args>` as a child process (a real separate service process). */
+export function spawnOclaw(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): ServiceProcess {
+  const child = spawn(process.execPath, [OCLAW_BIN, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  const logs: Record<string, unknown>[] = [];
+  let err = "";
+  let partial = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    partial += d.toString();
+    const lines = partial.split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) {
+      if (line.trim() === "") continue;
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logs.push({ raw: line });
+      }
+    }
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  const exit = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, sig) => {
+      children.delete(child);
+      resolve(code ?? sig ?? "unknown");
+    }),
+  );
+  const proc: ServiceProcess = {
+    child,
+    pid: child.pid ?? -1,
+    logs,
+    stderr: () => err,
+    waitForLog: (match, timeout = 10_000) =>
+      waitFor(
+        () => {
+          const found = logs.find(match);
+          if (!found && child.exitCode !== null) {
+            throw new Error(`process exited (${child.exitCode}) before the log line: ${err.slice(-2000)}`);
+          }
+          return found;
+        },
+        { timeout, message: `log line not seen (args: ${args.join(" ")})` },
+      ),
+    async signal(sig, timeout = 15_000) {
+      child.kill(sig);
+      const timer = setTimeout(() => child.kill("SIGKILL"), timeout);
+      const result = await exit;
+      clearTimeout(timer);
+      return result;
+    },
+    exited: () => exit,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) await proc.signal("SIGTERM", 10_000);
+    },
+  };
+  return proc;
+}
