@@ -11,6 +11,7 @@
  */
 export { type Decoded, decode, encode } from "./codec.js";
 export { type BusConnectOptions, connectBus, type NatsConnection, redactUrl } from "./connection.js";
+export { publishLeaderElected, publishNodeEvent } from "./events.js";
 export { LeaderLease, type LeaderLeaseOptions } from "./lease.js";
 export {
   type Cluster,

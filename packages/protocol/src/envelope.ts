@@ -28,3 +28,6 @@ export function envelope(sender: Sender, traceId?: string) {
     ...(traceId ? { trace_id: traceId } : {}),
   };
 }
+
+/** The release of OpenClaw Cluster this code belongs to; workers announce it. */
+export const CLUSTER_VERSION = "0.1.0";

@@ -9,7 +9,7 @@
  * nc.publish(n.subjects.nodeMessage("worker-1", "heartbeat"), body);
  * ```
  */
-export { envelope, EnvelopeFields, PROTOCOL_VERSION, Sender } from "./envelope.js";
+export { CLUSTER_VERSION, envelope, EnvelopeFields, PROTOCOL_VERSION, Sender } from "./envelope.js";
 export { ERROR_CODES, type ErrorCode, isOcError, OcError } from "./errors.js";
 export {
   LeaderElected,

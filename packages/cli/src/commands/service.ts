@@ -1,0 +1,134 @@
+import { hostname } from "node:os";
+import { type ServiceContext, startServiceContext } from "@openclaw/bus";
+import { type Config, ConfigError, loadConfig } from "@openclaw/config";
+import { startCoordinator } from "@openclaw/coordinator";
+import { startHealthMonitor } from "@openclaw/health-monitor";
+import { createLogger, type Logger } from "@openclaw/log";
+import { isOcError } from "@openclaw/protocol";
+import { startRegistry } from "@openclaw/registry";
+import { startScheduler } from "@openclaw/scheduler";
+import { startWorker } from "@openclaw/worker";
+import type { Command } from "commander";
+import { addConfigFlags, configFlagValues } from "../flags.js";
+
+type Stoppable = { stop(): Promise<void> };
+
+export const SERVICES: Record<string, { summary: string; start: (ctx: ServiceContext) => Promise<Stoppable> }> = {
+  coordinator: { summary: "HTTP API and SQLite read model", start: startCoordinator },
+  registry: { summary: "keeps the node table (KV nodes)", start: startRegistry },
+  "health-monitor": { summary: "marks nodes online/suspect/offline from heartbeats", start: startHealthMonitor },
+  scheduler: { summary: "places tasks on nodes (leader-elected)", start: startScheduler },
+  worker: { summary: "a worker node: registers its skills and heartbeats", start: startWorker },
+};
+
+/** Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+export function loadServiceConfig(service: string, options: Record<string, unknown>): Config {
+  try {
+    return loadConfig({
+      configFile: options.config as string | undefined,
+      secretsFile: options.secrets as string | undefined,
+      env: process.env,
+      flags: configFlagValues(options, service),
+      service,
+    }).config;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`oclaw ${service}: invalid configuration [${err.code}]\n`);
+      for (const line of err.lines) process.stderr.write(`  ${line}\n`);
+      process.exit(EXIT.usage);
+    }
+    throw err;
+  }
+}
+
+function instanceId(service: string, config: Config, explicit: unknown): string {
+  if (typeof explicit === "string" && explicit !== "") return explicit;
+  if (process.env.OPENCLAW_INSTANCE_ID) return process.env.OPENCLAW_INSTANCE_ID;
+  if (service === "worker") return config.worker.node_id;
+  return `${service}-${hostname().replace(/[^A-Za-z0-9_-]/g, "-")}-${process.pid}`;
+}
+
+/** Runs one service in this process until SIGINT/SIGTERM, then stops it cleanly. */
+export async function runService(service: string, options: Record<string, unknown>): Promise<void> {
+  const def = SERVICES[service];
+  if (!def) throw new Error(`unknown service ${service}`);
+  const config = loadServiceConfig(service, options);
+  const instance = instanceId(service, config, options.instance);
+  const log = createLogger({
+    service,
+    instance,
+    cluster: config.cluster.name,
+    level: config.log.level,
+    format: config.log.format,
+  });
+  process.on("unhandledRejection", (reason) => {
+    log.error({ error: String(reason), error_code: "OC-5000" }, "unhandled rejection");
+  });
+  process.on("uncaughtException", (err) => {
+    log.fatal({ error: err.message, stack: err.stack, error_code: "OC-5000" }, "uncaught exception; exiting");
+    process.exit(EXIT.failed);
+  });
+  if (service === "worker" && (options.coordinatorHost || options.coordinatorPort)) {
+    log.warn("--coordinator-host/--coordinator-port are ignored: workers reach the cluster through NATS (--nats-url)");
+  }
+
+  let ctx: ServiceContext | undefined;
+  let handle: Stoppable | undefined;
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting now");
+      process.exit(EXIT.failed);
+    }
+    stopping = true;
+    log.info({ signal }, "stopping");
+    const force = setTimeout(() => {
+      log.error("clean stop took too long; exiting");
+      process.exit(EXIT.failed);
+    }, 15_000);
+    force.unref();
+    try {
+      await handle?.stop();
+      await ctx?.close();
+      log.info("stopped");
+      flushAndExit(log, EXIT.ok);
+    } catch (err) {
+      log.error({ error: (err as Error).message }, "error while stopping");
+      flushAndExit(log, EXIT.failed);
+    }
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+
+  try {
+    log.info({ nats_url: config.communication.nats_url.replace(/\/\/[^@/]*@/g, "//***@") }, `starting ${service}`);
+    ctx = await startServiceContext({ config, service, instance, log });
+    handle = await def.start(ctx);
+    if (stopping) await handle.stop();
+  } catch (err) {
+    const code = isOcError(err) ? err.code : "OC-5000";
+    log.fatal({ error: (err as Error).message, error_code: code }, `${service} failed to start`);
+    process.stderr.write(`oclaw ${service}: [${code}] ${(err as Error).message}\n`);
+    await ctx?.close().catch(() => undefined);
+    flushAndExit(log, EXIT.failed);
+  }
+}
+
+function flushAndExit(log: Logger, code: number): void {
+  log.flush(() => process.exit(code));
+}
+
+export function registerServiceCommands(program: Command): void {
+  for (const [name, def] of Object.entries(SERVICES)) {
+    const cmd = program.command(name).description(`run the ${name} service: ${def.summary}`);
+    addConfigFlags(cmd, name);
+    if (name === "worker") {
+      cmd
+        .option("--coordinator-host <host>", "accepted for seed 004 compatibility; ignored (workers use NATS)")
+        .option("--coordinator-port <port>", "accepted for seed 004 compatibility; ignored (workers use NATS)");
+    }
+    cmd.action((opts: Record<string, unknown>) => runService(name, opts));
+  }
+}

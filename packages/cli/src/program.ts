@@ -1,0 +1,18 @@
+import { CLUSTER_VERSION } from "@openclaw/protocol";
+import { Command } from "commander";
+import { registerServiceCommands } from "./commands/service.js";
+import { registerUpCommand } from "./commands/up.js";
+
+export function buildProgram(): Command {
+  const program = new Command("oclaw")
+    .description("OpenClaw Cluster: run many OpenClaw agent machines as one cluster")
+    .version(CLUSTER_VERSION)
+    .showHelpAfterError()
+    .exitOverride((err) => {
+      // Usage errors exit 2; --help and --version exit 0.
+      process.exit(err.exitCode === 0 ? 0 : 2);
+    });
+  registerUpCommand(program);
+  registerServiceCommands(program);
+  return program;
+}

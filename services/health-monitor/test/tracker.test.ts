@@ -1,0 +1,117 @@
+import { EMPTY_LOAD, EMPTY_STATS, type NodeRecord } from "@openclaw/protocol";
+import { describe, expect, it } from "vitest";
+import { HealthTracker } from "../src/tracker.js";
+
+const INTERVAL = 1000;
+
+function record(session = "s1", state: "active" | "left" = "active"): NodeRecord {
+  const now = new Date(0).toISOString();
+  return {
+    node: {
+      node_id: "w1",
+      session,
+      hostname: "h",
+      platform: "linux",
+      arch: "x64",
+      ip_address: null,
+      tailscale_ip: null,
+      port: 1,
+      max_concurrent_tasks: 1,
+      heartbeat_interval_ms: INTERVAL,
+      labels: {},
+      zone: null,
+      skills: [],
+      agent_version: "0",
+      started_at: now,
+    },
+    state,
+    registered_at: now,
+    last_heartbeat: now,
+    left_at: state === "left" ? now : null,
+    load: EMPTY_LOAD,
+    stats: EMPTY_STATS,
+    applied_seq: 1,
+  };
+}
+
+function tracker() {
+  return new HealthTracker({ heartbeatTimeoutMs: 5000, unhealthyThreshold: 3, healthyThreshold: 2 });
+}
+
+describe("health tracker", () => {
+  it("a registered node is online without an event of its own (the join is the registry's)", () => {
+    const t = tracker();
+    expect(t.observeNode(record(), 0)).toEqual({ nodeId: "w1", from: undefined, to: "online", reason: "registered", emit: false });
+    expect(t.check(500)).toEqual([]);
+  });
+
+  it("marks a node suspect after unhealthy_threshold missed heartbeats, offline after the timeout", () => {
+    const t = tracker();
+    t.observeNode(record(), 0);
+    expect(t.check(2999)).toEqual([]);
+    expect(t.check(3000)).toMatchObject([{ to: "suspect", from: "online", emit: true }]);
+    expect(t.check(4000)).toEqual([]);
+    expect(t.check(5001)).toMatchObject([{ to: "offline", from: "suspect", reason: "heartbeat_timeout" }]);
+    expect(t.check(9000)).toEqual([]);
+    expect(t.record("w1", 9000)?.missed_heartbeats).toBe(9);
+  });
+
+  it("regular heartbeats keep a node online", () => {
+    const t = tracker();
+    t.observeNode(record(), 0);
+    for (let now = 900; now < 20_000; now += 900) {
+      expect(t.observeHeartbeat("w1", "s1", now)).toBeUndefined();
+      expect(t.check(now + 100)).toEqual([]);
+    }
+  });
+
+  it("needs healthy_threshold heartbeats in a row to come back online", () => {
+    const t = tracker();
+    t.observeNode(record(), 0);
+    t.check(6000);
+    expect(t.observeHeartbeat("w1", "s1", 7000)).toBeUndefined();
+    expect(t.observeHeartbeat("w1", "s1", 8000)).toMatchObject({ to: "online", from: "offline", emit: true });
+  });
+
+  it("ignores heartbeats of another session and of unknown nodes", () => {
+    const t = tracker();
+    expect(t.observeHeartbeat("nobody", "s", 1)).toBeUndefined();
+    t.observeNode(record(), 0);
+    t.check(6000);
+    t.observeHeartbeat("w1", "old", 6100);
+    t.observeHeartbeat("w1", "old", 6200);
+    expect(t.record("w1", 6200)?.status).toBe("offline");
+  });
+
+  it("a node that left is offline at once, silently, and is no longer aged", () => {
+    const t = tracker();
+    t.observeNode(record(), 0);
+    expect(t.observeNode(record("s1", "left"), 100)).toMatchObject({ to: "offline", reason: "left", emit: false });
+    expect(t.check(60_000)).toEqual([]);
+  });
+
+  it("a restarted worker (new session) is online at once", () => {
+    const t = tracker();
+    t.observeNode(record("s1"), 0);
+    t.check(6000);
+    expect(t.observeNode(record("s2"), 6500)).toMatchObject({ from: "offline", to: "online", emit: false });
+  });
+
+  it("adopts the published status of a previous leader for the same session", () => {
+    const t = tracker();
+    t.observeNode(record(), 0);
+    t.adopt({ ...t.record("w1", 0)!, status: "offline", reason: "heartbeat_timeout" });
+    expect(t.check(100)).toEqual([]);
+    t.observeHeartbeat("w1", "s1", 200);
+    expect(t.observeHeartbeat("w1", "s1", 300)).toMatchObject({ from: "offline", to: "online" });
+  });
+
+  it("hands out each changed record once for writing", () => {
+    const t = tracker();
+    t.observeNode(record(), 0);
+    expect(t.takeDirty(0)).toHaveLength(1);
+    expect(t.takeDirty(0)).toHaveLength(0);
+    t.check(3000);
+    expect(t.takeDirty(3000)[0]?.status).toBe("suspect");
+  });
+});

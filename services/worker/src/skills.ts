@@ -1,0 +1,131 @@
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { fieldIssues, formatIssues, SkillName, type SkillInfo } from "@openclaw/protocol";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+/** SKILL.md front matter: `name` and `description` as in OpenClaw skills, optional `version`. */
+export const SkillFrontMatter = z.looseObject({
+  name: SkillName,
+  description: z.string().trim().min(1, "must not be empty").max(2000),
+  version: z.union([z.string(), z.number()]).transform(String).optional(),
+});
+
+/** Seed 004's optional `skill.json` beside SKILL.md; only these fields are read. */
+export const SkillJson = z.looseObject({
+  name: z.string().optional(),
+  version: z.union([z.string(), z.number()]).transform(String).optional(),
+  description: z.string().optional(),
+});
+
+export interface SkillProblem {
+  /** The file (or folder) at fault. */
+  file: string;
+  message: string;
+}
+
+export interface SkillScan {
+  skills: SkillInfo[];
+  problems: SkillProblem[];
+  /** Changes whenever a skill folder or one of its manifest files changes. */
+  signature: string;
+}
+
+const FRONT_MATTER = /^---\r?\n([\s\S]*?)\r?\n---(?:\r?\n|$)/;
+
+/** Reads one SKILL.md; returns the front matter or a problem naming the file. */
+export function parseSkillMd(
+  text: string,
+  file: string,
+): { ok: true; value: z.output<typeof SkillFrontMatter> } | { ok: false; problem: SkillProblem } {
+  const fail = (message: string) => ({ ok: false as const, problem: { file, message } });
+  const match = FRONT_MATTER.exec(text.replace(/^\uFEFF/, ""));
+  if (!match) return fail( "no YAML front matter (the file must start with a '---' line, then name and description, then '---')");
+  let doc: unknown;
+  try {
+    doc = parseYaml(match[1] as string);
+  } catch (err) {
+    return fail(`front matter is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+  }
+  const parsed = SkillFrontMatter.safeParse(doc ?? {});
+  if (!parsed.success) return fail(formatIssues(fieldIssues(parsed.error)));
+  return { ok: true, value: parsed.data };
+}
+
+async function fileSignature(path: string): Promise<string> {
+  try {
+    const s = await stat(path);
+    return `${s.mtimeMs}:${s.size}`;
+  } catch {
+    return "-";
+  }
+}
+
+/**
+ * Reads a skills directory: one folder per skill with a SKILL.md and optionally a skill.json.
+ * A malformed folder is reported in `problems` and skipped; it never throws for one.
+ */
+export async function scanSkills(dir: string): Promise<SkillScan> {
+  const problems: SkillProblem[] = [];
+  let entries: string[];
+  try {
+    entries = (await readdir(dir, { withFileTypes: true }))
+      .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+      .map((e) => e.name)
+      .sort();
+  } catch (err) {
+    return {
+      skills: [],
+      problems: [{ file: dir, message: `skills directory cannot be read (${(err as NodeJS.ErrnoException).code})` }],
+      signature: "missing",
+    };
+  }
+  const skills: SkillInfo[] = [];
+  const sig: string[] = [];
+  for (const folder of entries) {
+    const mdPath = join(dir, folder, "SKILL.md");
+    const jsonPath = join(dir, folder, "skill.json");
+    sig.push(`${folder}=${await fileSignature(mdPath)}/${await fileSignature(jsonPath)}`);
+    let text: string;
+    try {
+      text = await readFile(mdPath, "utf8");
+    } catch {
+      problems.push({ file: mdPath, message: "missing: every skill folder needs a SKILL.md" });
+      continue;
+    }
+    const parsedMd = parseSkillMd(text, mdPath);
+    if (!parsedMd.ok) {
+      problems.push(parsedMd.problem);
+      continue;
+    }
+    const md = parsedMd.value;
+    let version = md.version ?? null;
+    let description = md.description;
+    const json = await readFile(jsonPath, "utf8").catch(() => undefined);
+    if (json !== undefined) {
+      let parsed: z.ZodSafeParseResult<z.output<typeof SkillJson>>;
+      try {
+        parsed = SkillJson.safeParse(JSON.parse(json));
+      } catch (err) {
+        problems.push({ file: jsonPath, message: `not valid JSON: ${(err as Error).message}` });
+        continue;
+      }
+      if (!parsed.success) {
+        problems.push({ file: jsonPath, message: formatIssues(fieldIssues(parsed.error)) });
+        continue;
+      }
+      if (parsed.data.name !== undefined && parsed.data.name !== md.name) {
+        problems.push({ file: jsonPath, message: `name '${parsed.data.name}' differs from SKILL.md name '${md.name}'` });
+        continue;
+      }
+      version = version ?? parsed.data.version ?? null;
+      description = description || (parsed.data.description ?? "");
+    }
+    if (skills.some((s) => s.name === md.name)) {
+      problems.push({ file: mdPath, message: `skill name '${md.name}' is already used by another folder` });
+      continue;
+    }
+    skills.push({ name: md.name, version, description });
+  }
+  return { skills, problems, signature: sig.join("|") };
+}

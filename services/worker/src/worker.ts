@@ -1,0 +1,153 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { resolve } from "node:path";
+import { encode, type ServiceContext } from "@openclaw/bus";
+import {
+  CLUSTER_VERSION,
+  EMPTY_LOAD,
+  envelope,
+  NodeDescriptor,
+  type NodeHeartbeat,
+  type NodeLeave,
+  type NodeRegister,
+  type SkillInfo,
+} from "@openclaw/protocol";
+import { MachineLoad, machineAddresses } from "./machine.js";
+import { type SkillScan, scanSkills } from "./skills.js";
+
+export interface Worker {
+  readonly nodeId: string;
+  readonly session: string;
+  /** The descriptor last registered. */
+  descriptor(): NodeDescriptor;
+  /** Leaves the cluster (tells the registry) and stops heartbeating. */
+  stop(reason?: string): Promise<void>;
+}
+
+/**
+ * A worker node: reads its skills folder, registers, heartbeats with its load, re-registers when
+ * its skills change or the registry asks, and leaves cleanly on stop.
+ */
+export async function startWorker(ctx: ServiceContext): Promise<Worker> {
+  const { cluster, config, log } = ctx;
+  const { names } = cluster;
+  const w = config.worker;
+  const nodeId = w.node_id;
+  const session = randomUUID();
+  const skillsDir = resolve(w.skills_dir);
+  const load = new MachineLoad(skillsDir);
+  const startedAt = new Date().toISOString();
+  const nodeLog = log.child({ node_id: nodeId });
+  let stopped = false;
+
+  let scan: SkillScan = await scanSkills(skillsDir);
+  reportProblems(scan, []);
+
+  function reportProblems(current: SkillScan, previous: SkillScan["problems"]): void {
+    const seen = new Set(previous.map((p) => `${p.file}:${p.message}`));
+    for (const p of current.problems) {
+      if (seen.has(`${p.file}:${p.message}`)) continue;
+      const code = p.file === skillsDir ? "OC-3002" : "OC-3001";
+      nodeLog.warn({ file: p.file, error_code: code }, `skill skipped: ${p.file}: ${p.message}`);
+    }
+  }
+
+  function describe(skills: SkillInfo[]): NodeDescriptor {
+    const addr = machineAddresses();
+    return NodeDescriptor.parse({
+      node_id: nodeId,
+      session,
+      hostname: hostname().slice(0, 255) || "unknown",
+      platform: process.platform,
+      arch: process.arch,
+      ip_address: w.advertise_ip ?? addr.ip,
+      tailscale_ip: addr.tailscaleIp,
+      port: w.port,
+      max_concurrent_tasks: w.max_concurrent_tasks,
+      heartbeat_interval_ms: w.heartbeat_interval,
+      labels: w.labels,
+      zone: w.zone,
+      skills,
+      agent_version: CLUSTER_VERSION,
+      started_at: startedAt,
+    });
+  }
+
+  let current = describe(scan.skills);
+
+  async function register(why: string): Promise<void> {
+    const msg: NodeRegister = { ...envelope(ctx.sender), node: current };
+    try {
+      await cluster.js.publish(names.subjects.nodeMessage(nodeId, "register"), encode(msg), { msgID: msg.id });
+      nodeLog.info({ skills: current.skills.map((s) => s.name), reason: why }, "registered");
+    } catch (err) {
+      nodeLog.warn({ error: (err as Error).message, error_code: "OC-2001" }, "registration failed; retrying at next heartbeat");
+      pendingRegister = true;
+    }
+  }
+  let pendingRegister = false;
+
+  async function heartbeat(): Promise<void> {
+    if (pendingRegister) {
+      pendingRegister = false;
+      await register("retry");
+    }
+    const msg: NodeHeartbeat = {
+      ...envelope(ctx.sender),
+      node_id: nodeId,
+      session,
+      load: { ...EMPTY_LOAD, cpu_usage: load.cpu(), memory_usage: load.memory(), disk_usage: await load.disk() },
+    };
+    // Fire-and-forget: a lost heartbeat is covered by the next one, and the stream still stores it.
+    if (!cluster.nc.isClosed()) cluster.nc.publish(names.subjects.nodeMessage(nodeId, "heartbeat"), encode(msg));
+  }
+
+  async function rescan(): Promise<void> {
+    const next = await scanSkills(skillsDir);
+    if (next.signature === scan.signature) return;
+    reportProblems(next, scan.problems);
+    const before = JSON.stringify(scan.skills);
+    scan = next;
+    if (JSON.stringify(next.skills) === before) return;
+    current = describe(next.skills);
+    await register("skills changed");
+  }
+
+  const commands = cluster.nc.subscribe(names.subjects.nodeCommand(nodeId, "reregister"), {
+    callback: () => void register("registry asked"),
+  });
+  void (async () => {
+    for await (const s of cluster.nc.status()) {
+      if (s.type === "reconnect" && !stopped) await register("reconnected to NATS");
+    }
+  })().catch(() => undefined);
+
+  await register("started");
+  await heartbeat();
+  const beat = setInterval(() => void heartbeat().catch(() => undefined), w.heartbeat_interval);
+  const poll = setInterval(() => void rescan().catch(() => undefined), w.skills_poll_interval);
+  nodeLog.info(
+    { skills_dir: skillsDir, skills: scan.skills.length, heartbeat_interval_ms: w.heartbeat_interval },
+    "worker started",
+  );
+
+  return {
+    nodeId,
+    session,
+    descriptor: () => current,
+    async stop(reason = "shutdown") {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(beat);
+      clearInterval(poll);
+      commands.unsubscribe();
+      const msg: NodeLeave = { ...envelope(ctx.sender), node_id: nodeId, session, reason };
+      try {
+        await cluster.js.publish(names.subjects.nodeMessage(nodeId, "leave"), encode(msg), { msgID: msg.id, timeout: 5000 });
+        nodeLog.info({ reason }, "left the cluster");
+      } catch (err) {
+        nodeLog.warn({ error: (err as Error).message }, "could not announce leave; the health monitor will time the node out");
+      }
+    },
+  };
+}

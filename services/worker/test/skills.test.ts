@@ -1,0 +1,94 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseSkillMd, scanSkills } from "../src/skills.js";
+
+function skillsDir(folders: Record<string, Record<string, string>>): string {
+  const dir = mkdtempSync(join(tmpdir(), "oc-skills-"));
+  for (const [folder, files] of Object.entries(folders)) {
+    mkdirSync(join(dir, folder));
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, folder, name), text);
+  }
+  return dir;
+}
+
+const md = (front: string) => `---\n${front}\n---\n\n# Body\n`;
+
+describe("SKILL.md", () => {
+  it("reads name, description and version from the front matter", () => {
+    const r = parseSkillMd(md("name: web-search\ndescription: Searches the web\nversion: 1.2.0"), "SKILL.md");
+    expect(r).toEqual({ ok: true, value: { name: "web-search", description: "Searches the web", version: "1.2.0" } });
+  });
+
+  it("keeps unknown front matter keys (OpenClaw skills carry more) and numeric versions", () => {
+    const r = parseSkillMd(md("name: x\ndescription: d\nversion: 2\nhomepage: https://x"), "SKILL.md");
+    expect(r.ok && r.value.version).toBe("2");
+  });
+
+  it("reports missing front matter", () => {
+    const r = parseSkillMd("# just a heading\n", "/s/SKILL.md");
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.problem.message).toContain("no YAML front matter");
+  });
+
+  it("reports bad YAML", () => {
+    const r = parseSkillMd(md("name: [unclosed\ndescription: x"), "/s/SKILL.md");
+    expect(!r.ok && r.problem.message).toContain("not valid YAML");
+  });
+
+  it("reports a missing description and a name that is not a subject token", () => {
+    const a = parseSkillMd(md("name: ok"), "f");
+    expect(!a.ok && a.problem.message).toContain("description");
+    const b = parseSkillMd(md("name: web.search\ndescription: d"), "f");
+    expect(!b.ok && b.problem.message).toMatch(/name: .*'\.'/);
+  });
+});
+
+describe("scanSkills", () => {
+  it("lists good skills and skips bad folders, naming the file at fault", async () => {
+    const dir = skillsDir({
+      echo: { "SKILL.md": md("name: echo\ndescription: Echo\nversion: 1.0.0") },
+      json: {
+        "SKILL.md": md("name: json-skill\ndescription: From json"),
+        "skill.json": JSON.stringify({ name: "json-skill", version: "3.1.0" }),
+      },
+      nofront: { "SKILL.md": "no front matter" },
+      badyaml: { "SKILL.md": md("name: : :\n  - [") },
+      empty: {},
+      badjson: { "SKILL.md": md("name: bj\ndescription: d"), "skill.json": "{nope" },
+      mismatch: { "SKILL.md": md("name: mm\ndescription: d"), "skill.json": JSON.stringify({ name: "other" }) },
+      "zz-dup": { "SKILL.md": md("name: echo\ndescription: again") },
+      ".hidden": { "SKILL.md": md("name: hidden\ndescription: d") },
+    });
+    const scan = await scanSkills(dir);
+    expect(scan.skills.map((s) => s.name).sort()).toEqual(["echo", "json-skill"]);
+    expect(scan.skills.find((s) => s.name === "json-skill")?.version).toBe("3.1.0");
+    const files = scan.problems.map((p) => p.file.slice(dir.length + 1)).sort();
+    // Folders are read in name order, so the later folder of a duplicate name is the one skipped.
+    expect(files).toEqual([
+      "badjson/skill.json",
+      "badyaml/SKILL.md",
+      "empty/SKILL.md",
+      "mismatch/skill.json",
+      "nofront/SKILL.md",
+      "zz-dup/SKILL.md",
+    ]);
+  });
+
+  it("reports a missing directory without throwing", async () => {
+    const scan = await scanSkills("/nonexistent/skills");
+    expect(scan.skills).toEqual([]);
+    expect(scan.problems[0]?.message).toContain("ENOENT");
+  });
+
+  it("changes its signature when a manifest changes", async () => {
+    const dir = skillsDir({ echo: { "SKILL.md": md("name: echo\ndescription: Echo") } });
+    const a = await scanSkills(dir);
+    writeFileSync(join(dir, "echo", "SKILL.md"), md("name: echo\ndescription: Echo, longer now"));
+    const b = await scanSkills(dir);
+    expect(b.signature).not.toBe(a.signature);
+    rmSync(join(dir, "echo"), { recursive: true });
+    expect((await scanSkills(dir)).skills).toEqual([]);
+  });
+});
