@@ -1,6 +1,6 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "@openclaw/log";
 import { OcError } from "@openclaw/protocol";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 
 export type { NatsConnection } from "@nats-io/transport-node";
 
@@ -59,7 +59,10 @@ export async function connectBus(options: BusConnectOptions): Promise<NatsConnec
           { cause: err },
         );
       }
-      options.log.warn({ nats_url: redactUrl(options.url), attempt, error_code: "OC-2001" }, `NATS not reachable yet: ${message}`);
+      options.log.warn(
+        { nats_url: redactUrl(options.url), attempt, error_code: "OC-2001" },
+        `NATS not reachable yet: ${message}`,
+      );
       await new Promise((r) => setTimeout(r, Math.min(1000, 100 * attempt)));
     }
   }

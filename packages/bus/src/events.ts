@@ -10,6 +10,14 @@ export async function publishNodeEvent(ctx: ServiceContext, event: NodeEvent): P
 
 /** `cluster.leader_elected` (seed 003): published by whoever wins a role's lease. */
 export async function publishLeaderElected(ctx: ServiceContext, role: string, term: number): Promise<void> {
-  const event: LeaderElected = { ...envelope(ctx.sender), kind: "leader_elected", role, leader: ctx.sender.instance, term };
-  await ctx.cluster.js.publish(ctx.cluster.names.subjects.clusterEvent("leader_elected"), encode(event), { msgID: event.id });
+  const event: LeaderElected = {
+    ...envelope(ctx.sender),
+    kind: "leader_elected",
+    role,
+    leader: ctx.sender.instance,
+    term,
+  };
+  await ctx.cluster.js.publish(ctx.cluster.names.subjects.clusterEvent("leader_elected"), encode(event), {
+    msgID: event.id,
+  });
 }

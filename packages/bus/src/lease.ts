@@ -125,7 +125,8 @@ export class LeaderLease {
       this.#leaderUntil = this.#deadline(started);
     } catch (err) {
       const message = (err as Error).message;
-      if (/wrong last sequence|key exists/i.test(message)) await this.#lose("another instance holds the lease");
+      if (/wrong last sequence|key exists/i.test(message))
+        await this.#lose("another instance holds the lease");
       else this.#o.log.warn({ role: this.#o.role, error: message }, "lease renewal failed; retrying");
     }
   }

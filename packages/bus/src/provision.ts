@@ -14,8 +14,8 @@ import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Names, OcError } from "@openclaw/protocol";
 
-export type { KV, KvEntry, KvWatchEntry } from "@nats-io/kv";
 export type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+export type { KV, KvEntry, KvWatchEntry } from "@nats-io/kv";
 
 export interface ProvisionOptions {
   /** How long events stay in the EVENTS stream (ms). */
@@ -39,14 +39,21 @@ export async function jetStreamManagerOf(nc: NatsConnection): Promise<JetStreamM
   try {
     return await jetstreamManager(nc);
   } catch (err) {
-    throw new OcError("OC-2003", `JetStream is not available on this NATS server (start it with -js): ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new OcError(
+      "OC-2003",
+      `JetStream is not available on this NATS server (start it with -js): ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 
 /** Creates the stream, or brings an existing one to this config. Safe to race. */
-async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+async function ensureStream(
+  jsm: JetStreamManager,
+  config: Partial<StreamConfig> & { name: string },
+): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       await jsm.streams.info(config.name);
@@ -68,7 +75,11 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
 
 async function ensureKv(kvm: Kvm, bucket: string, opts: { ttl?: number; history?: number }): Promise<KV> {
   try {
-    return await kvm.create(bucket, { history: opts.history ?? 1, ttl: opts.ttl ?? 0, storage: StorageType.File });
+    return await kvm.create(bucket, {
+      history: opts.history ?? 1,
+      ttl: opts.ttl ?? 0,
+      storage: StorageType.File,
+    });
   } catch (err) {
     if (!/already in use|exists/i.test((err as Error).message)) throw err;
     return kvm.open(bucket);
@@ -79,7 +90,11 @@ async function ensureKv(kvm: Kvm, bucket: string, opts: { ttl?: number; history?
  * Makes sure every stream, consumer and bucket of the cluster exists with the right settings.
  * Every service calls it at start; it is idempotent, so start order does not matter.
  */
-export async function provisionCluster(nc: NatsConnection, names: Names, options: ProvisionOptions): Promise<Cluster> {
+export async function provisionCluster(
+  nc: NatsConnection,
+  names: Names,
+  options: ProvisionOptions,
+): Promise<Cluster> {
   const jsm = await jetStreamManagerOf(nc);
   const js = jetstream(nc);
   await ensureStream(jsm, {
@@ -100,7 +115,8 @@ export async function provisionCluster(nc: NatsConnection, names: Names, options
     storage: StorageType.File,
     discard: DiscardPolicy.Old,
     max_age: options.eventsMaxAgeMs * NS,
-    duplicate_window: 120_000 * NS,
+    // The server refuses a dedupe window longer than the max age.
+    duplicate_window: Math.min(120_000, options.eventsMaxAgeMs) * NS,
   });
   const consumer = names.consumers.registry;
   try {

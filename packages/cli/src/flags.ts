@@ -21,14 +21,20 @@ export const SERVICE_FLAGS: Record<string, FlagSpec[]> = {
   ],
   registry: [],
   "health-monitor": [
-    { spec: "--heartbeat-timeout <duration>", help: "offline after this long without heartbeats (coordinator.heartbeat_timeout)" },
+    {
+      spec: "--heartbeat-timeout <duration>",
+      help: "offline after this long without heartbeats (coordinator.heartbeat_timeout)",
+    },
     { spec: "--heartbeat-check-interval <duration>", help: "how often heartbeat ages are checked" },
   ],
   scheduler: [],
   worker: [
     { spec: "--node-id <id>", help: "this node's id (worker.node_id)" },
     { spec: "--skills-dir <dir>", help: "folder of skill folders (worker.skills_dir)" },
-    { spec: "--max-concurrent-tasks <n>", help: "tasks this node runs at once (worker.max_concurrent_tasks)" },
+    {
+      spec: "--max-concurrent-tasks <n>",
+      help: "tasks this node runs at once (worker.max_concurrent_tasks)",
+    },
     { spec: "--heartbeat-interval <duration>", help: "e.g. 5s (worker.heartbeat_interval)" },
     { spec: "--labels <k=v,...>", help: "node labels, e.g. gpu=true,tier=fast (worker.labels)" },
     { spec: "--zone <zone>", help: "placement zone (worker.zone)" },

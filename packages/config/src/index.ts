@@ -11,5 +11,5 @@
  */
 export { DURATION_RULE, Duration, formatDuration, parseDuration } from "./duration.js";
 export { ConfigError, type LoadConfigOptions, type LoadedConfig, loadConfig } from "./load.js";
-export { type Config, type ConfigInput, ConfigSchema, defaultNodeId, Labels } from "./schema.js";
+export { type Config, type ConfigInput, ConfigSchema, configKeys, defaultNodeId, Labels } from "./schema.js";
 export { FILE_ENV, flagPath, SETTING_SOURCES, type SettingSource } from "./sources.js";

@@ -42,7 +42,10 @@ function readStructured(path: string, what: string): Layer {
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new ConfigError([`${what} ${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`], "OC-1002");
+    throw new ConfigError(
+      [`${what} ${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`],
+      "OC-1002",
+    );
   }
   let doc: unknown;
   try {
@@ -53,7 +56,9 @@ function readStructured(path: string, what: string): Layer {
   }
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== "object" || Array.isArray(doc)) {
-    throw new ConfigError([`${what} ${path}: expected a mapping of sections (storage, coordinator, worker, ...)`]);
+    throw new ConfigError([
+      `${what} ${path}: expected a mapping of sections (storage, coordinator, worker, ...)`,
+    ]);
   }
   return doc as Layer;
 }
@@ -138,7 +143,8 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       const path = issue.path.map(String).join(".");
       if (issue.code === "unrecognized_keys") {
         const where = path === "" ? "top level" : path;
-        const from = origin.get(path) ?? [...origin.entries()].find(([k]) => k.startsWith(`${issue.keys[0]}`))?.[1];
+        const from =
+          origin.get(path) ?? [...origin.entries()].find(([k]) => k.startsWith(`${issue.keys[0]}`))?.[1];
         return `${where}: unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}${from ? ` (in ${from})` : ""}`;
       }
       const [section, key] = path.split(".");

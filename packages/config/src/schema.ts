@@ -31,8 +31,9 @@ export function defaultNodeId(): string {
 }
 
 /** Labels as a map, or as `k=v,k2=v2` (a bare `gpu` means `gpu=true`). */
-export const Labels = z.union([z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])), z.string()]).transform(
-  (value, ctx) => {
+export const Labels = z
+  .union([z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])), z.string()])
+  .transform((value, ctx) => {
     const out: Record<string, string> = {};
     const pairs: [string, string][] =
       typeof value === "string"
@@ -46,7 +47,7 @@ export const Labels = z.union([z.record(z.string(), z.union([z.string(), z.numbe
             })
         : Object.entries(value).map(([k, v]) => [k, String(v)]);
     for (const [k, v] of pairs) {
-      if (!/^[A-Za-z0-9_.\/-]{1,63}$/.test(k)) {
+      if (!/^[A-Za-z0-9_./-]{1,63}$/.test(k)) {
         ctx.addIssue({ code: "custom", message: `label key '${k}' must be 1-63 of A-Z a-z 0-9 _ . / -` });
         return z.NEVER;
       }
@@ -57,8 +58,7 @@ export const Labels = z.union([z.record(z.string(), z.union([z.string(), z.numbe
       out[k] = v;
     }
     return out;
-  },
-);
+  });
 
 const LogLevel = z
   .string()
@@ -70,102 +70,124 @@ const LogLevel = z
  * Every configuration key and its default. Keys and layout follow seed 004's `config.yaml`;
  * durations are parsed to milliseconds.
  */
-export const ConfigSchema = z.strictObject({
-  cluster: z
-    .strictObject({
-      /** Shown in logs. */
-      name: z.string().min(1).max(64).default("openclaw"),
-      /** First token of every subject; names the streams and buckets too. */
-      subject_prefix: token("subject prefix").default("oc"),
-      /** Leader lease TTL: a standby takes over this long after the leader stops renewing. */
-      election_timeout: Duration.default(5000),
-      /** How often a leader renews its lease and a standby tries to take it. */
-      lease_renew_interval: Duration.default(1000),
-      /** How long node and task events are kept in the EVENTS stream. */
-      events_max_age: Duration.default(7 * 24 * 3_600_000),
-    })
-    .prefault({}),
-  storage: z
-    .strictObject({
-      type: z.literal("sqlite").default("sqlite"),
-      path: z.string().min(1).default("./data/cluster.db"),
-    })
-    .prefault({}),
-  coordinator: z
-    .strictObject({
-      host: z.string().min(1).default("0.0.0.0"),
-      port: int(0, 65535).default(8888),
-      /** A node without a heartbeat for this long is offline. */
-      heartbeat_timeout: Duration.default(90_000),
-      /** How often the health monitor checks heartbeat ages. */
-      heartbeat_check_interval: Duration.default(30_000),
-    })
-    .prefault({}),
-  health: z
-    .strictObject({
-      /** Missed heartbeat intervals before a node is suspect (seed 000 unhealthyThreshold). */
-      unhealthy_threshold: int(1, 1000).default(3),
-      /** Heartbeats in a row before a suspect or offline node is online again (healthyThreshold). */
-      healthy_threshold: int(1, 1000).default(2),
-    })
-    .prefault({}),
-  worker: z
-    .strictObject({
-      node_id: token("node id").default(defaultNodeId),
-      max_concurrent_tasks: int(1, 10_000).default(5),
-      heartbeat_interval: Duration.default(5000),
-      skills_dir: z.string().min(1).default("./skills"),
-      /** How often the skills directory is rescanned for changes. */
-      skills_poll_interval: Duration.default(2000),
-      /** The OpenClaw gateway port of this machine, announced to the cluster. */
-      port: int(0, 65535).default(18789),
-      labels: Labels.default({}),
-      zone: z.string().min(1).max(64).nullable().default(null),
-      /** Address to announce instead of the detected one (e.g. the Tailscale address). */
-      advertise_ip: z.string().min(1).max(64).nullable().default(null),
-    })
-    .prefault({}),
-  communication: z
-    .strictObject({
-      nats_url: z
-        .string()
-        .min(1)
-        .default("nats://localhost:4222")
-        .refine((s) => s.split(",").every((u) => /^(nats|tls|ws|wss):\/\/[^\s]+$/.test(u.trim()) || /^[^\s/:]+:\d+$/.test(u.trim())), {
-          message: "expected nats://host:port (several separated by commas)",
-        }),
-      nats_user: z.string().min(1).optional(),
-      nats_password: z.string().min(1).optional(),
-      nats_token: z.string().min(1).optional(),
-      /** Give up starting after this long without NATS; once connected, reconnects forever. */
-      connect_timeout: Duration.default(10_000),
-    })
-    .prefault({}),
-  log: z
-    .strictObject({
-      level: LogLevel.default("info"),
-      format: z.enum(["json", "pretty"]).default("json"),
-    })
-    .prefault({}),
-}).superRefine((cfg, ctx) => {
-  if (cfg.cluster.lease_renew_interval >= cfg.cluster.election_timeout) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["cluster", "lease_renew_interval"],
-      message: "must be shorter than cluster.election_timeout, or leases lapse between renewals",
-    });
-  }
-  if (cfg.coordinator.heartbeat_timeout <= cfg.worker.heartbeat_interval) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["coordinator", "heartbeat_timeout"],
-      message: "must be longer than worker.heartbeat_interval, or every node looks dead between heartbeats",
-    });
-  }
-  if (cfg.communication.nats_password && !cfg.communication.nats_user) {
-    ctx.addIssue({ code: "custom", path: ["communication", "nats_user"], message: "is required with nats_password" });
-  }
-});
+export const ConfigSchema = z
+  .strictObject({
+    cluster: z
+      .strictObject({
+        /** Shown in logs. */
+        name: z.string().min(1).max(64).default("openclaw"),
+        /** First token of every subject; names the streams and buckets too. */
+        subject_prefix: token("subject prefix").default("oc"),
+        /** Leader lease TTL: a standby takes over this long after the leader stops renewing. */
+        election_timeout: Duration.default(5000),
+        /** How often a leader renews its lease and a standby tries to take it. */
+        lease_renew_interval: Duration.default(1000),
+        /** How long node and task events are kept in the EVENTS stream. */
+        events_max_age: Duration.default(7 * 24 * 3_600_000),
+      })
+      .prefault({}),
+    storage: z
+      .strictObject({
+        type: z.literal("sqlite").default("sqlite"),
+        path: z.string().min(1).default("./data/cluster.db"),
+      })
+      .prefault({}),
+    coordinator: z
+      .strictObject({
+        host: z.string().min(1).default("0.0.0.0"),
+        port: int(0, 65535).default(8888),
+        /** A node without a heartbeat for this long is offline. */
+        heartbeat_timeout: Duration.default(90_000),
+        /** How often the health monitor checks heartbeat ages. */
+        heartbeat_check_interval: Duration.default(30_000),
+      })
+      .prefault({}),
+    health: z
+      .strictObject({
+        /** Missed heartbeat intervals before a node is suspect (seed 000 unhealthyThreshold). */
+        unhealthy_threshold: int(1, 1000).default(3),
+        /** Heartbeats in a row before a suspect or offline node is online again (healthyThreshold). */
+        healthy_threshold: int(1, 1000).default(2),
+      })
+      .prefault({}),
+    worker: z
+      .strictObject({
+        node_id: token("node id").default(defaultNodeId),
+        max_concurrent_tasks: int(1, 10_000).default(5),
+        heartbeat_interval: Duration.default(5000),
+        skills_dir: z.string().min(1).default("./skills"),
+        /** How often the skills directory is rescanned for changes. */
+        skills_poll_interval: Duration.default(2000),
+        /** The OpenClaw gateway port of this machine, announced to the cluster. */
+        port: int(0, 65535).default(18789),
+        labels: Labels.default({}),
+        zone: z.string().min(1).max(64).nullable().default(null),
+        /** Address to announce instead of the detected one (e.g. the Tailscale address). */
+        advertise_ip: z.string().min(1).max(64).nullable().default(null),
+      })
+      .prefault({}),
+    communication: z
+      .strictObject({
+        nats_url: z
+          .string()
+          .min(1)
+          .default("nats://localhost:4222")
+          .refine(
+            (s) =>
+              s
+                .split(",")
+                .every(
+                  (u) => /^(nats|tls|ws|wss):\/\/[^\s]+$/.test(u.trim()) || /^[^\s/:]+:\d+$/.test(u.trim()),
+                ),
+            {
+              message: "expected nats://host:port (several separated by commas)",
+            },
+          ),
+        nats_user: z.string().min(1).optional(),
+        nats_password: z.string().min(1).optional(),
+        nats_token: z.string().min(1).optional(),
+        /** Give up starting after this long without NATS; once connected, reconnects forever. */
+        connect_timeout: Duration.default(10_000),
+      })
+      .prefault({}),
+    log: z
+      .strictObject({
+        level: LogLevel.default("info"),
+        format: z.enum(["json", "pretty"]).default("json"),
+      })
+      .prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    if (cfg.cluster.lease_renew_interval >= cfg.cluster.election_timeout) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["cluster", "lease_renew_interval"],
+        message: "must be shorter than cluster.election_timeout, or leases lapse between renewals",
+      });
+    }
+    if (cfg.coordinator.heartbeat_timeout <= cfg.worker.heartbeat_interval) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["coordinator", "heartbeat_timeout"],
+        message: "must be longer than worker.heartbeat_interval, or every node looks dead between heartbeats",
+      });
+    }
+    if (cfg.communication.nats_password && !cfg.communication.nats_user) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["communication", "nats_user"],
+        message: "is required with nats_password",
+      });
+    }
+  });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
 export type Config = z.output<typeof ConfigSchema>;
+
+/** Every `section.key` of the schema, for docs checks and tooling. */
+export function configKeys(): string[] {
+  return Object.entries(ConfigSchema.shape).flatMap(([section, wrapped]) => {
+    const inner = (wrapped as unknown as { _zod: { def: { innerType: z.ZodObject } } })._zod.def.innerType;
+    return Object.keys(inner.shape).map((key) => `${section}.${key}`);
+  });
+}

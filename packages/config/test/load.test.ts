@@ -43,8 +43,14 @@ describe("loadConfig", () => {
 
   it("applies flag > env > secrets > file > default", () => {
     const d = dir();
-    writeFileSync(join(d, "config.yaml"), "coordinator:\n  port: 1001\nworker:\n  zone: file-zone\n  max_concurrent_tasks: 7\n");
-    writeFileSync(join(d, "secrets.yaml"), "communication:\n  nats_token: from-secrets\ncoordinator:\n  port: 1002\n");
+    writeFileSync(
+      join(d, "config.yaml"),
+      "coordinator:\n  port: 1001\nworker:\n  zone: file-zone\n  max_concurrent_tasks: 7\n",
+    );
+    writeFileSync(
+      join(d, "secrets.yaml"),
+      "communication:\n  nats_token: from-secrets\ncoordinator:\n  port: 1002\n",
+    );
     const base = { cwd: d };
     expect(loadConfig(base).config.coordinator.port).toBe(1002); // secrets beats file
     const env = { OPENCLAW_PORT: "1003", NATS_TOKEN: "from-env" };
@@ -61,8 +67,14 @@ describe("loadConfig", () => {
   it("reads the config path from OPENCLAW_CONFIG and secrets from OPENCLAW_SECRETS_FILE", () => {
     const d = dir();
     writeFileSync(join(d, "c.yaml"), "worker:\n  node_id: from-file\n");
-    writeFileSync(join(d, "s.json"), JSON.stringify({ communication: { nats_password: "pw", nats_user: "u" } }));
-    const { config, files } = loadConfig({ cwd: d, env: { OPENCLAW_CONFIG: "c.yaml", OPENCLAW_SECRETS_FILE: "s.json" } });
+    writeFileSync(
+      join(d, "s.json"),
+      JSON.stringify({ communication: { nats_password: "pw", nats_user: "u" } }),
+    );
+    const { config, files } = loadConfig({
+      cwd: d,
+      env: { OPENCLAW_CONFIG: "c.yaml", OPENCLAW_SECRETS_FILE: "s.json" },
+    });
     expect(config.worker.node_id).toBe("from-file");
     expect(config.communication.nats_password).toBe("pw");
     expect(files.secrets).toBe(join(d, "s.json"));
@@ -95,21 +107,32 @@ describe("loadConfig", () => {
     );
     expect(lines).toHaveLength(4);
     const text = lines.join("\n");
-    expect(text).toMatch(/coordinator\.port = 99999 \(from .*config\.yaml\): expected a whole number from 0 to 65535/);
-    expect(text).toMatch(/worker\.heartbeat_interval = "soon" \(from env OPENCLAW_HEARTBEAT_INTERVAL\): expected a duration/);
+    expect(text).toMatch(
+      /coordinator\.port = 99999 \(from .*config\.yaml\): expected a whole number from 0 to 65535/,
+    );
+    expect(text).toMatch(
+      /worker\.heartbeat_interval = "soon" \(from env OPENCLAW_HEARTBEAT_INTERVAL\): expected a duration/,
+    );
     expect(text).toMatch(/worker\.node_id = "bad\.id" \(from --node-id\): node id contains '\.'/);
     expect(text).toMatch(/worker: unknown key 'heartbeat_intervall'/);
   });
 
   it("refuses cross-field contradictions", () => {
-    const lines = errorLines(() => loadConfig({ cwd: dir(), env: { OPENCLAW_HEARTBEAT_TIMEOUT: "2s", OPENCLAW_HEARTBEAT_INTERVAL: "5s" } }));
+    const lines = errorLines(() =>
+      loadConfig({
+        cwd: dir(),
+        env: { OPENCLAW_HEARTBEAT_TIMEOUT: "2s", OPENCLAW_HEARTBEAT_INTERVAL: "5s" },
+      }),
+    );
     expect(lines.join("\n")).toContain("coordinator.heartbeat_timeout");
     expect(lines.join("\n")).toContain("longer than worker.heartbeat_interval");
   });
 
   it("fails clearly on a missing or unparsable file", () => {
     const d = dir();
-    expect(() => loadConfig({ cwd: d, configFile: "nope.yaml" })).toThrow(/nope\.yaml: cannot be read \(ENOENT\)/);
+    expect(() => loadConfig({ cwd: d, configFile: "nope.yaml" })).toThrow(
+      /nope\.yaml: cannot be read \(ENOENT\)/,
+    );
     writeFileSync(join(d, "broken.yaml"), "worker: [unclosed\n");
     const err = (() => {
       try {

@@ -42,7 +42,10 @@ export function createLogger(options: LogOptions): Logger {
   if (options.format === "pretty") {
     return pino({
       ...config,
-      transport: { target: "pino-pretty", options: { messageKey: "message", translateTime: "SYS:HH:MM:ss.l" } },
+      transport: {
+        target: "pino-pretty",
+        options: { messageKey: "message", translateTime: "SYS:HH:MM:ss.l" },
+      },
     });
   }
   return pino(config, pino.destination({ dest: 1, sync: false }));

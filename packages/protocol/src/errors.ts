@@ -7,8 +7,16 @@ export const ERROR_CODES = {
   "OC-1002": { name: "CONFIG_UNREADABLE", status: 500, message: "A configuration file cannot be read" },
   "OC-1003": { name: "NATS_SERVER_MISSING", status: 500, message: "nats-server is not installed" },
   "OC-2001": { name: "NATS_UNREACHABLE", status: 503, message: "Cannot connect to NATS" },
-  "OC-2002": { name: "MESSAGE_INVALID", status: 400, message: "A bus message failed validation and was dropped" },
-  "OC-2003": { name: "JETSTREAM_UNAVAILABLE", status: 503, message: "NATS answers but JetStream is not enabled" },
+  "OC-2002": {
+    name: "MESSAGE_INVALID",
+    status: 400,
+    message: "A bus message failed validation and was dropped",
+  },
+  "OC-2003": {
+    name: "JETSTREAM_UNAVAILABLE",
+    status: 503,
+    message: "NATS answers but JetStream is not enabled",
+  },
   "OC-3001": { name: "SKILL_INVALID", status: 500, message: "A skill folder is malformed and was skipped" },
   "OC-3002": { name: "SKILLS_DIR_MISSING", status: 500, message: "The skills directory does not exist" },
   "OC-4000": { name: "REQUEST_INVALID", status: 400, message: "The request is invalid" },
@@ -29,7 +37,10 @@ export class OcError extends Error {
   readonly field: string | undefined;
 
   constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; field?: string }) {
-    super(message ?? ERROR_CODES[code].message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      message ?? ERROR_CODES[code].message,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.code = code;
     this.field = options?.field;
   }

@@ -13,9 +13,17 @@ export const NodeJoined = z.strictObject({
   registered_at: z.iso.datetime(),
 });
 /** A live node re-registered with a changed descriptor (for example its skills folder changed). */
-export const NodeUpdated = z.strictObject({ ...NodeEventBase, kind: z.literal("updated"), node: NodeDescriptor });
+export const NodeUpdated = z.strictObject({
+  ...NodeEventBase,
+  kind: z.literal("updated"),
+  node: NodeDescriptor,
+});
 /** A node left the cluster on purpose (SIGINT/SIGTERM). */
-export const NodeLeft = z.strictObject({ ...NodeEventBase, kind: z.literal("left"), reason: z.string().max(200) });
+export const NodeLeft = z.strictObject({
+  ...NodeEventBase,
+  kind: z.literal("left"),
+  reason: z.string().max(200),
+});
 /** Heartbeats are late: `unhealthy_threshold` intervals went by without one. */
 export const NodeSuspect = z.strictObject({
   ...NodeEventBase,

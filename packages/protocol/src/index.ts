@@ -9,7 +9,7 @@
  * nc.publish(n.subjects.nodeMessage("worker-1", "heartbeat"), body);
  * ```
  */
-export { CLUSTER_VERSION, envelope, EnvelopeFields, PROTOCOL_VERSION, Sender } from "./envelope.js";
+export { CLUSTER_VERSION, EnvelopeFields, envelope, PROTOCOL_VERSION, Sender } from "./envelope.js";
 export { ERROR_CODES, type ErrorCode, isOcError, OcError } from "./errors.js";
 export {
   LeaderElected,
@@ -22,7 +22,8 @@ export {
   NodeSuspect,
   NodeUpdated,
 } from "./events.js";
-export { isToken, NodeId, SkillName, Token, TOKEN_PATTERN, TOKEN_RULE, tokenProblem } from "./ids.js";
+export { isToken, NodeId, SkillName, TOKEN_PATTERN, TOKEN_RULE, Token, tokenProblem } from "./ids.js";
+export { type FieldIssue, fieldIssues, formatIssues } from "./issues.js";
 export {
   EMPTY_LOAD,
   EMPTY_STATS,
@@ -38,12 +39,11 @@ export {
   NodeStats,
   SkillInfo,
 } from "./node.js";
-export { formatIssues, type FieldIssue, fieldIssues } from "./issues.js";
 export {
+  type Names,
   NODE_COMMAND_KINDS,
   NODE_EVENT_KINDS,
   NODE_MESSAGE_KINDS,
-  type Names,
   type NodeCommandKind,
   type NodeEventKind,
   type NodeMessageKind,

@@ -3,7 +3,7 @@ import { EnvelopeFields } from "./envelope.js";
 import { NodeId, SkillName, Token } from "./ids.js";
 
 const Percent = z.number().min(0).max(100);
-const LabelKey = z.string().regex(/^[A-Za-z0-9_.\/-]{1,63}$/, "label keys are 1-63 of A-Z a-z 0-9 _ . / -");
+const LabelKey = z.string().regex(/^[A-Za-z0-9_./-]{1,63}$/, "label keys are 1-63 of A-Z a-z 0-9 _ . / -");
 const LabelValue = z.string().max(128);
 
 /** One skill as a worker announces it. */

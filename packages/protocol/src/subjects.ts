@@ -1,5 +1,5 @@
-import { tokenProblem } from "./ids.js";
 import { OcError } from "./errors.js";
+import { tokenProblem } from "./ids.js";
 
 /** The kinds of node-plane messages a worker publishes on `<prefix>.node.<id>.<kind>`. */
 export const NODE_MESSAGE_KINDS = ["register", "heartbeat", "leave"] as const;

@@ -5,12 +5,15 @@ import { ERROR_CODES, OcError } from "../src/index.js";
 describe("error codes", () => {
   const doc = readFileSync(new URL("../../../docs/errors.md", import.meta.url), "utf8");
 
-  it.each(Object.entries(ERROR_CODES))("documents %s in docs/errors.md with its name and HTTP status", (code, def) => {
-    const row = doc.split("\n").find((line) => line.includes(`\`${code}\``));
-    expect(row, `docs/errors.md has no row for ${code}`).toBeDefined();
-    expect(row).toContain(def.name);
-    expect(row).toContain(String(def.status));
-  });
+  it.each(Object.entries(ERROR_CODES))(
+    "documents %s in docs/errors.md with its name and HTTP status",
+    (code, def) => {
+      const row = doc.split("\n").find((line) => line.includes(`\`${code}\``));
+      expect(row, `docs/errors.md has no row for ${code}`).toBeDefined();
+      expect(row).toContain(def.name);
+      expect(row).toContain(String(def.status));
+    },
+  );
 
   it("documents no code that does not exist", () => {
     const documented = [...doc.matchAll(/`(OC-\d{4})`/g)].map((m) => m[1]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isToken, names, NodeId, OcError, tokenProblem } from "../src/index.js";
+import { isToken, NodeId, names, OcError, tokenProblem } from "../src/index.js";
 
 describe("subject tokens", () => {
   it.each(["worker-001", "mac_worker_1", "A", "x".repeat(64)])("accepts %s", (id) => {

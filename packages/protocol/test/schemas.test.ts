@@ -34,7 +34,10 @@ describe("node messages", () => {
   });
 
   it("rejects skill names that are not subject tokens", () => {
-    const msg = { ...envelope(sender), node: { ...descriptor, skills: [{ name: "a.b", version: null, description: "" }] } };
+    const msg = {
+      ...envelope(sender),
+      node: { ...descriptor, skills: [{ name: "a.b", version: null, description: "" }] },
+    };
     const parsed = NodeRegister.safeParse(msg);
     expect(parsed.success).toBe(false);
     expect(JSON.stringify(parsed.error?.issues[0]?.path)).toContain("skills");
@@ -58,7 +61,13 @@ describe("node messages", () => {
 
 describe("node events", () => {
   it("discriminates on kind", () => {
-    const e = NodeEvent.parse({ ...envelope(sender), node_id: "w1", kind: "offline", reason: "heartbeat_timeout", last_seen: null });
+    const e = NodeEvent.parse({
+      ...envelope(sender),
+      node_id: "w1",
+      kind: "offline",
+      reason: "heartbeat_timeout",
+      last_seen: null,
+    });
     expect(e.kind).toBe("offline");
     expect(NodeEvent.safeParse({ ...envelope(sender), node_id: "w1", kind: "exploded" }).success).toBe(false);
   });

@@ -75,7 +75,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const storeDir = options.storeDir ?? join(workDir, "store");
   const portsDir = join(workDir, "ports");
   const conf = [
-    "listen: 127.0.0.1",
+    "host: 127.0.0.1",
     `port: ${options.port ?? -1}`,
     `ports_file_dir: "${portsDir}"`,
     options.jetstream === false ? "" : `jetstream { store_dir: "${storeDir}" }`,
@@ -104,7 +104,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     },
     { timeout: 10_000, interval: 20, message: "nats-server did not write its ports file" },
   );
-  await waitFor(() => tcpOpen(port), { timeout: 10_000, interval: 20, message: "nats-server did not accept connections" });
+  await waitFor(() => tcpOpen(port), {
+    timeout: 10_000,
+    interval: 20,
+    message: "nats-server did not accept connections",
+  });
 
   const server: NatsServer = {
     url: `nats://127.0.0.1:${port}`,

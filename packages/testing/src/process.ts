@@ -13,7 +13,10 @@ export interface ServiceProcess {
   /** Everything written to stderr. */
   stderr(): string;
   /** Resolves with the first log line matching, waiting up to `timeout`. */
-  waitForLog(match: (line: Record<string, unknown>) => boolean, timeout?: number): Promise<Record<string, unknown>>;
+  waitForLog(
+    match: (line: Record<string, unknown>) => boolean,
+    timeout?: number,
+  ): Promise<Record<string, unknown>>;
   /** Sends a signal and waits for the exit; resolves with the exit code (or signal name). */
   signal(sig: NodeJS.Signals, timeout?: number): Promise<number | string>;
   /** Resolves when the process exits, with its code or signal. */
@@ -28,7 +31,10 @@ process.once("exit", () => {
 });
 
 /** Runs `oclaw <args>` as a child process (a real separate service process). */
-export function spawnOclaw(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): ServiceProcess {
+export function spawnOclaw(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): ServiceProcess {
   const child = spawn(process.execPath, [OCLAW_BIN, ...args], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },

@@ -1,4 +1,11 @@
-import { decode, encode, LeaderLease, publishLeaderElected, publishNodeEvent, type ServiceContext } from "@openclaw/bus";
+import {
+  decode,
+  encode,
+  LeaderLease,
+  publishLeaderElected,
+  publishNodeEvent,
+  type ServiceContext,
+} from "@openclaw/bus";
 import { envelope, type NodeEvent, NodeHealthRecord, NodeHeartbeat, NodeRecord } from "@openclaw/protocol";
 import { HealthTracker, type Transition } from "./tracker.js";
 
@@ -43,7 +50,7 @@ export async function startHealthMonitor(ctx: ServiceContext): Promise<HealthMon
     const keys = await cluster.kv.nodeHealth.keys();
     for await (const key of keys) {
       const entry = await cluster.kv.nodeHealth.get(key);
-      if (!entry || entry.operation !== "PUT") continue;
+      if (entry?.operation !== "PUT") continue;
       const rec = decode(NodeHealthRecord, entry.value);
       if (rec.ok) tracker.adopt(rec.value);
     }
@@ -57,9 +64,15 @@ export async function startHealthMonitor(ctx: ServiceContext): Promise<HealthMon
       const rec = tracker.record(t.nodeId, now);
       const base = { ...envelope(ctx.sender), node_id: t.nodeId };
       let event: NodeEvent;
-      if (t.to === "offline") event = { ...base, kind: "offline", reason: t.reason, last_seen: rec?.last_seen ?? null };
+      if (t.to === "offline")
+        event = { ...base, kind: "offline", reason: t.reason, last_seen: rec?.last_seen ?? null };
       else if (t.to === "suspect") {
-        event = { ...base, kind: "suspect", missed_heartbeats: rec?.missed_heartbeats ?? 0, last_seen: rec?.last_seen ?? null };
+        event = {
+          ...base,
+          kind: "suspect",
+          missed_heartbeats: rec?.missed_heartbeats ?? 0,
+          last_seen: rec?.last_seen ?? null,
+        };
       } else event = { ...base, kind: "online", previous: t.from === "offline" ? "offline" : "suspect" };
       log.info({ node_id: t.nodeId, from: t.from, to: t.to, reason: t.reason }, `node ${t.to}`);
       await publishNodeEvent(ctx, event);

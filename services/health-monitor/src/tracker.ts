@@ -54,7 +54,7 @@ export class HealthTracker {
     const id = record.node.node_id;
     const t = this.#nodes.get(id);
     if (record.state === "left") {
-      if (!t || !t.active) {
+      if (!t?.active) {
         if (!t) this.#nodes.set(id, this.#fresh(record, now, "offline", "left"));
         return undefined;
       }
@@ -74,7 +74,7 @@ export class HealthTracker {
   /** A heartbeat arrived; may bring a suspect or offline node back online. */
   observeHeartbeat(nodeId: string, session: string, now: number): Transition | undefined {
     const t = this.#nodes.get(nodeId);
-    if (!t || !t.active || t.session !== session) return undefined;
+    if (!t?.active || t.session !== session) return undefined;
     t.lastSeen = now;
     if (t.missed !== 0) t.dirty = true;
     t.missed = 0;

@@ -41,7 +41,13 @@ function tracker() {
 describe("health tracker", () => {
   it("a registered node is online without an event of its own (the join is the registry's)", () => {
     const t = tracker();
-    expect(t.observeNode(record(), 0)).toEqual({ nodeId: "w1", from: undefined, to: "online", reason: "registered", emit: false });
+    expect(t.observeNode(record(), 0)).toEqual({
+      nodeId: "w1",
+      from: undefined,
+      to: "online",
+      reason: "registered",
+      emit: false,
+    });
     expect(t.check(500)).toEqual([]);
   });
 
@@ -86,7 +92,11 @@ describe("health tracker", () => {
   it("a node that left is offline at once, silently, and is no longer aged", () => {
     const t = tracker();
     t.observeNode(record(), 0);
-    expect(t.observeNode(record("s1", "left"), 100)).toMatchObject({ to: "offline", reason: "left", emit: false });
+    expect(t.observeNode(record("s1", "left"), 100)).toMatchObject({
+      to: "offline",
+      reason: "left",
+      emit: false,
+    });
     expect(t.check(60_000)).toEqual([]);
   });
 
@@ -100,7 +110,9 @@ describe("health tracker", () => {
   it("adopts the published status of a previous leader for the same session", () => {
     const t = tracker();
     t.observeNode(record(), 0);
-    t.adopt({ ...t.record("w1", 0)!, status: "offline", reason: "heartbeat_timeout" });
+    const published = t.record("w1", 0);
+    if (!published) throw new Error("no record");
+    t.adopt({ ...published, status: "offline", reason: "heartbeat_timeout" });
     expect(t.check(100)).toEqual([]);
     t.observeHeartbeat("w1", "s1", 200);
     expect(t.observeHeartbeat("w1", "s1", 300)).toMatchObject({ from: "offline", to: "online" });

@@ -29,7 +29,12 @@ function sameDescriptor(a: NodeDescriptor, b: NodeDescriptor): boolean {
  * compare-and-set and publishes the event. `seq` is the message's stream sequence and `at` the
  * server's receive time, so replicas agree and clock skew between machines does not matter.
  */
-export function applyNodeMessage(current: NodeRecord | undefined, msg: NodeMessage, seq: number, at: string): Outcome {
+export function applyNodeMessage(
+  current: NodeRecord | undefined,
+  msg: NodeMessage,
+  seq: number,
+  at: string,
+): Outcome {
   if (current && seq <= current.applied_seq) return { action: "ignore", why: "already applied" };
   switch (msg.kind) {
     case "register": {
@@ -61,14 +66,17 @@ export function applyNodeMessage(current: NodeRecord | undefined, msg: NodeMessa
     }
     case "heartbeat": {
       const hb = msg.body;
-      if (!current || current.state === "left") return { action: "reregister", why: "heartbeat from an unregistered node" };
-      if (current.node.session !== hb.session) return { action: "reregister", why: "heartbeat from another session" };
+      if (!current || current.state === "left")
+        return { action: "reregister", why: "heartbeat from an unregistered node" };
+      if (current.node.session !== hb.session)
+        return { action: "reregister", why: "heartbeat from another session" };
       return { action: "write", record: { ...current, load: hb.load, last_heartbeat: at, applied_seq: seq } };
     }
     case "leave": {
       const leave = msg.body;
       if (!current || current.state === "left") return { action: "ignore", why: "node is not active" };
-      if (current.node.session !== leave.session) return { action: "ignore", why: "leave from a stale session" };
+      if (current.node.session !== leave.session)
+        return { action: "ignore", why: "leave from a stale session" };
       return {
         action: "write",
         event: "left",

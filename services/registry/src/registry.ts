@@ -41,10 +41,16 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
     }
     const decoded = decode(SCHEMAS[kind], m.data);
     if (!decoded.ok) {
-      log.warn({ subject: m.subject, error_code: "OC-2002", error: decoded.error }, "invalid node message dropped");
+      log.warn(
+        { subject: m.subject, error_code: "OC-2002", error: decoded.error },
+        "invalid node message dropped",
+      );
       return undefined;
     }
-    const bodyId = kind === "register" ? (decoded.value as NodeRegister).node.node_id : (decoded.value as NodeHeartbeat).node_id;
+    const bodyId =
+      kind === "register"
+        ? (decoded.value as NodeRegister).node.node_id
+        : (decoded.value as NodeHeartbeat).node_id;
     if (bodyId !== parts.nodeId) {
       log.warn(
         { subject: m.subject, node_id: parts.nodeId, error_code: "OC-2002" },
@@ -57,10 +63,13 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
 
   async function read(nodeId: string): Promise<{ record: NodeRecord | undefined; revision: number }> {
     const entry = await cluster.kv.nodes.get(nodeId);
-    if (!entry || entry.operation !== "PUT") return { record: undefined, revision: entry?.revision ?? 0 };
+    if (entry?.operation !== "PUT") return { record: undefined, revision: entry?.revision ?? 0 };
     const decoded = decode(NodeRecord, entry.value);
     if (!decoded.ok) {
-      log.error({ node_id: nodeId, error_code: "OC-2002", error: decoded.error }, "stored node record is invalid; replacing it");
+      log.error(
+        { node_id: nodeId, error_code: "OC-2002", error: decoded.error },
+        "stored node record is invalid; replacing it",
+      );
     }
     return { record: decoded.ok ? decoded.value : undefined, revision: entry.revision };
   }
@@ -109,7 +118,10 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
     if ((lastReregister.get(nodeId) ?? 0) + REREGISTER_EVERY_MS > now) return;
     lastReregister.set(nodeId, now);
     log.info({ node_id: nodeId, reason: why }, "asking node to register again");
-    cluster.nc.publish(names.subjects.nodeCommand(nodeId, "reregister"), encode({ ...envelope(ctx.sender), reason: why }));
+    cluster.nc.publish(
+      names.subjects.nodeCommand(nodeId, "reregister"),
+      encode({ ...envelope(ctx.sender), reason: why }),
+    );
   }
 
   const loop = (async () => {
@@ -118,13 +130,19 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
         await handle(m);
       } catch (err) {
         cache.clear();
-        log.error({ subject: m.subject, error: (err as Error).message, error_code: "OC-5000" }, "node message failed; will retry");
+        log.error(
+          { subject: m.subject, error: (err as Error).message, error_code: "OC-5000" },
+          "node message failed; will retry",
+        );
         m.nak(1000);
       }
     }
   })();
 
-  log.info({ stream: names.streams.nodes, consumer: names.consumers.registry }, "registry consuming node messages");
+  log.info(
+    { stream: names.streams.nodes, consumer: names.consumers.registry },
+    "registry consuming node messages",
+  );
   return {
     async stop() {
       if (stopped) return;
@@ -151,5 +169,7 @@ async function publishEvent(
       : kind === "updated"
         ? { ...base, kind, node: record.node }
         : { ...base, kind, reason: reason || "left the cluster" };
-  await cluster.js.publish(cluster.names.subjects.nodeEvent(nodeId, kind), encode(event), { msgID: event.id });
+  await cluster.js.publish(cluster.names.subjects.nodeEvent(nodeId, kind), encode(event), {
+    msgID: event.id,
+  });
 }

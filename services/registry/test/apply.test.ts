@@ -26,7 +26,10 @@ function node(session = "s1", skills = ["echo"]): NodeDescriptor {
   };
 }
 
-const register = (n: NodeDescriptor): NodeMessage => ({ kind: "register", body: { ...envelope(sender), node: n } });
+const register = (n: NodeDescriptor): NodeMessage => ({
+  kind: "register",
+  body: { ...envelope(sender), node: n },
+});
 const heartbeat = (session = "s1", running = 1): NodeMessage => ({
   kind: "heartbeat",
   body: {
@@ -36,7 +39,10 @@ const heartbeat = (session = "s1", running = 1): NodeMessage => ({
     load: { cpu_usage: 10, memory_usage: 20, disk_usage: 30, running_tasks: running, running_task_ids: [] },
   },
 });
-const leave = (session = "s1"): NodeMessage => ({ kind: "leave", body: { ...envelope(sender), node_id: "w1", session, reason: "bye" } });
+const leave = (session = "s1"): NodeMessage => ({
+  kind: "leave",
+  body: { ...envelope(sender), node_id: "w1", session, reason: "bye" },
+});
 
 function written(o: ReturnType<typeof applyNodeMessage>): NodeRecord {
   if (o.action !== "write") throw new Error(`expected a write, got ${o.action}`);
@@ -47,7 +53,12 @@ describe("registry: applying node messages", () => {
   it("a first registration is a join, stamped with the server's time", () => {
     const o = applyNodeMessage(undefined, register(node()), 1, T0);
     expect(o).toMatchObject({ action: "write", event: "joined" });
-    expect(written(o)).toMatchObject({ state: "active", registered_at: T0, last_heartbeat: T0, applied_seq: 1 });
+    expect(written(o)).toMatchObject({
+      state: "active",
+      registered_at: T0,
+      last_heartbeat: T0,
+      applied_seq: 1,
+    });
   });
 
   it("re-registering the same session with changed skills is an update; unchanged is silent", () => {
@@ -61,7 +72,10 @@ describe("registry: applying node messages", () => {
   });
 
   it("a new session (restarted process) is a join again and keeps the task counters", () => {
-    const rec = { ...written(applyNodeMessage(undefined, register(node()), 1, T0)), stats: { ...EMPTY_STATS, successful_tasks: 4 } };
+    const rec = {
+      ...written(applyNodeMessage(undefined, register(node()), 1, T0)),
+      stats: { ...EMPTY_STATS, successful_tasks: 4 },
+    };
     const o = applyNodeMessage(rec, register(node("s2")), 2, T1);
     expect(o).toMatchObject({ action: "write", event: "joined" });
     expect(written(o).stats.successful_tasks).toBe(4);

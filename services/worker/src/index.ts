@@ -8,5 +8,12 @@
  * ```
  */
 export { isTailscaleIp, MachineLoad, machineAddresses } from "./machine.js";
-export { parseSkillMd, SkillFrontMatter, SkillJson, type SkillProblem, type SkillScan, scanSkills } from "./skills.js";
+export {
+  parseSkillMd,
+  SkillFrontMatter,
+  SkillJson,
+  type SkillProblem,
+  type SkillScan,
+  scanSkills,
+} from "./skills.js";
 export { startWorker, type Worker } from "./worker.js";

@@ -8,9 +8,10 @@ export function isTailscaleIp(ip: string): boolean {
 }
 
 /** The machine's LAN address and, when it is on a tailnet, its Tailscale address. */
-export function machineAddresses(
-  interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces(),
-): { ip: string | null; tailscaleIp: string | null } {
+export function machineAddresses(interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces()): {
+  ip: string | null;
+  tailscaleIp: string | null;
+} {
   let ip: string | null = null;
   let tailscaleIp: string | null = null;
   for (const list of Object.values(interfaces)) {

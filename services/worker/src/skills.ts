@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { fieldIssues, formatIssues, SkillName, type SkillInfo } from "@openclaw/protocol";
+import { fieldIssues, formatIssues, type SkillInfo, SkillName } from "@openclaw/protocol";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
@@ -40,7 +40,10 @@ export function parseSkillMd(
 ): { ok: true; value: z.output<typeof SkillFrontMatter> } | { ok: false; problem: SkillProblem } {
   const fail = (message: string) => ({ ok: false as const, problem: { file, message } });
   const match = FRONT_MATTER.exec(text.replace(/^\uFEFF/, ""));
-  if (!match) return fail( "no YAML front matter (the file must start with a '---' line, then name and description, then '---')");
+  if (!match)
+    return fail(
+      "no YAML front matter (the file must start with a '---' line, then name and description, then '---')",
+    );
   let doc: unknown;
   try {
     doc = parseYaml(match[1] as string);
@@ -76,7 +79,9 @@ export async function scanSkills(dir: string): Promise<SkillScan> {
   } catch (err) {
     return {
       skills: [],
-      problems: [{ file: dir, message: `skills directory cannot be read (${(err as NodeJS.ErrnoException).code})` }],
+      problems: [
+        { file: dir, message: `skills directory cannot be read (${(err as NodeJS.ErrnoException).code})` },
+      ],
       signature: "missing",
     };
   }
@@ -115,7 +120,10 @@ export async function scanSkills(dir: string): Promise<SkillScan> {
         continue;
       }
       if (parsed.data.name !== undefined && parsed.data.name !== md.name) {
-        problems.push({ file: jsonPath, message: `name '${parsed.data.name}' differs from SKILL.md name '${md.name}'` });
+        problems.push({
+          file: jsonPath,
+          message: `name '${parsed.data.name}' differs from SKILL.md name '${md.name}'`,
+        });
         continue;
       }
       version = version ?? parsed.data.version ?? null;

@@ -78,10 +78,15 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
   async function register(why: string): Promise<void> {
     const msg: NodeRegister = { ...envelope(ctx.sender), node: current };
     try {
-      await cluster.js.publish(names.subjects.nodeMessage(nodeId, "register"), encode(msg), { msgID: msg.id });
+      await cluster.js.publish(names.subjects.nodeMessage(nodeId, "register"), encode(msg), {
+        msgID: msg.id,
+      });
       nodeLog.info({ skills: current.skills.map((s) => s.name), reason: why }, "registered");
     } catch (err) {
-      nodeLog.warn({ error: (err as Error).message, error_code: "OC-2001" }, "registration failed; retrying at next heartbeat");
+      nodeLog.warn(
+        { error: (err as Error).message, error_code: "OC-2001" },
+        "registration failed; retrying at next heartbeat",
+      );
       pendingRegister = true;
     }
   }
@@ -96,10 +101,16 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
       ...envelope(ctx.sender),
       node_id: nodeId,
       session,
-      load: { ...EMPTY_LOAD, cpu_usage: load.cpu(), memory_usage: load.memory(), disk_usage: await load.disk() },
+      load: {
+        ...EMPTY_LOAD,
+        cpu_usage: load.cpu(),
+        memory_usage: load.memory(),
+        disk_usage: await load.disk(),
+      },
     };
     // Fire-and-forget: a lost heartbeat is covered by the next one, and the stream still stores it.
-    if (!cluster.nc.isClosed()) cluster.nc.publish(names.subjects.nodeMessage(nodeId, "heartbeat"), encode(msg));
+    if (!cluster.nc.isClosed())
+      cluster.nc.publish(names.subjects.nodeMessage(nodeId, "heartbeat"), encode(msg));
   }
 
   async function rescan(): Promise<void> {
@@ -143,10 +154,16 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
       commands.unsubscribe();
       const msg: NodeLeave = { ...envelope(ctx.sender), node_id: nodeId, session, reason };
       try {
-        await cluster.js.publish(names.subjects.nodeMessage(nodeId, "leave"), encode(msg), { msgID: msg.id, timeout: 5000 });
+        await cluster.js.publish(names.subjects.nodeMessage(nodeId, "leave"), encode(msg), {
+          msgID: msg.id,
+          timeout: 5000,
+        });
         nodeLog.info({ reason }, "left the cluster");
       } catch (err) {
-        nodeLog.warn({ error: (err as Error).message }, "could not announce leave; the health monitor will time the node out");
+        nodeLog.warn(
+          { error: (err as Error).message },
+          "could not announce leave; the health monitor will time the node out",
+        );
       }
     },
   };

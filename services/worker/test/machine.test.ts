@@ -3,7 +3,14 @@ import { describe, expect, it } from "vitest";
 import { isTailscaleIp, MachineLoad, machineAddresses } from "../src/machine.js";
 
 function v4(address: string, internal = false): NetworkInterfaceInfo {
-  return { address, family: "IPv4", internal, netmask: "255.255.255.0", mac: "00:00:00:00:00:00", cidr: null };
+  return {
+    address,
+    family: "IPv4",
+    internal,
+    netmask: "255.255.255.0",
+    mac: "00:00:00:00:00:00",
+    cidr: null,
+  };
 }
 
 describe("machine addresses", () => {
@@ -16,12 +23,19 @@ describe("machine addresses", () => {
   });
 
   it("separates the LAN address from the tailnet address", () => {
-    const a = machineAddresses({ lo: [v4("127.0.0.1", true)], eth0: [v4("192.168.1.5")], tailscale0: [v4("100.101.1.2")] });
+    const a = machineAddresses({
+      lo: [v4("127.0.0.1", true)],
+      eth0: [v4("192.168.1.5")],
+      tailscale0: [v4("100.101.1.2")],
+    });
     expect(a).toEqual({ ip: "192.168.1.5", tailscaleIp: "100.101.1.2" });
   });
 
   it("falls back to the tailnet address, then to none", () => {
-    expect(machineAddresses({ tailscale0: [v4("100.101.1.2")] })).toEqual({ ip: "100.101.1.2", tailscaleIp: "100.101.1.2" });
+    expect(machineAddresses({ tailscale0: [v4("100.101.1.2")] })).toEqual({
+      ip: "100.101.1.2",
+      tailscaleIp: "100.101.1.2",
+    });
     expect(machineAddresses({ lo: [v4("127.0.0.1", true)] })).toEqual({ ip: null, tailscaleIp: null });
   });
 });

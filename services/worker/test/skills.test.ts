@@ -18,7 +18,10 @@ const md = (front: string) => `---\n${front}\n---\n\n# Body\n`;
 describe("SKILL.md", () => {
   it("reads name, description and version from the front matter", () => {
     const r = parseSkillMd(md("name: web-search\ndescription: Searches the web\nversion: 1.2.0"), "SKILL.md");
-    expect(r).toEqual({ ok: true, value: { name: "web-search", description: "Searches the web", version: "1.2.0" } });
+    expect(r).toEqual({
+      ok: true,
+      value: { name: "web-search", description: "Searches the web", version: "1.2.0" },
+    });
   });
 
   it("keeps unknown front matter keys (OpenClaw skills carry more) and numeric versions", () => {
@@ -57,7 +60,10 @@ describe("scanSkills", () => {
       badyaml: { "SKILL.md": md("name: : :\n  - [") },
       empty: {},
       badjson: { "SKILL.md": md("name: bj\ndescription: d"), "skill.json": "{nope" },
-      mismatch: { "SKILL.md": md("name: mm\ndescription: d"), "skill.json": JSON.stringify({ name: "other" }) },
+      mismatch: {
+        "SKILL.md": md("name: mm\ndescription: d"),
+        "skill.json": JSON.stringify({ name: "other" }),
+      },
       "zz-dup": { "SKILL.md": md("name: echo\ndescription: again") },
       ".hidden": { "SKILL.md": md("name: hidden\ndescription: d") },
     });

@@ -13,10 +13,16 @@ import { addConfigFlags, configFlagValues } from "../flags.js";
 
 type Stoppable = { stop(): Promise<void> };
 
-export const SERVICES: Record<string, { summary: string; start: (ctx: ServiceContext) => Promise<Stoppable> }> = {
+export const SERVICES: Record<
+  string,
+  { summary: string; start: (ctx: ServiceContext) => Promise<Stoppable> }
+> = {
   coordinator: { summary: "HTTP API and SQLite read model", start: startCoordinator },
   registry: { summary: "keeps the node table (KV nodes)", start: startRegistry },
-  "health-monitor": { summary: "marks nodes online/suspect/offline from heartbeats", start: startHealthMonitor },
+  "health-monitor": {
+    summary: "marks nodes online/suspect/offline from heartbeats",
+    start: startHealthMonitor,
+  },
   scheduler: { summary: "places tasks on nodes (leader-elected)", start: startScheduler },
   worker: { summary: "a worker node: registers its skills and heartbeats", start: startWorker },
 };
@@ -71,7 +77,9 @@ export async function runService(service: string, options: Record<string, unknow
     process.exit(EXIT.failed);
   });
   if (service === "worker" && (options.coordinatorHost || options.coordinatorPort)) {
-    log.warn("--coordinator-host/--coordinator-port are ignored: workers reach the cluster through NATS (--nats-url)");
+    log.warn(
+      "--coordinator-host/--coordinator-port are ignored: workers reach the cluster through NATS (--nats-url)",
+    );
   }
 
   let ctx: ServiceContext | undefined;
@@ -101,9 +109,13 @@ export async function runService(service: string, options: Record<string, unknow
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  watchSupervisor(() => void stop("supervisor exited"));
 
   try {
-    log.info({ nats_url: config.communication.nats_url.replace(/\/\/[^@/]*@/g, "//***@") }, `starting ${service}`);
+    log.info(
+      { nats_url: config.communication.nats_url.replace(/\/\/[^@/]*@/g, "//***@") },
+      `starting ${service}`,
+    );
     ctx = await startServiceContext({ config, service, instance, log });
     handle = await def.start(ctx);
     if (stopping) await handle.stop();
@@ -116,6 +128,21 @@ export async function runService(service: string, options: Record<string, unknow
   }
 }
 
+/** Under `oclaw up`, stop when the supervisor is gone (killed hard), so no service is orphaned. */
+function watchSupervisor(onGone: () => void): void {
+  const pid = Number(process.env.OCLAW_SUPERVISOR_PID);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const timer = setInterval(() => {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      clearInterval(timer);
+      onGone();
+    }
+  }, 1000);
+  timer.unref();
+}
+
 function flushAndExit(log: Logger, code: number): void {
   log.flush(() => process.exit(code));
 }
@@ -126,8 +153,14 @@ export function registerServiceCommands(program: Command): void {
     addConfigFlags(cmd, name);
     if (name === "worker") {
       cmd
-        .option("--coordinator-host <host>", "accepted for seed 004 compatibility; ignored (workers use NATS)")
-        .option("--coordinator-port <port>", "accepted for seed 004 compatibility; ignored (workers use NATS)");
+        .option(
+          "--coordinator-host <host>",
+          "accepted for seed 004 compatibility; ignored (workers use NATS)",
+        )
+        .option(
+          "--coordinator-port <port>",
+          "accepted for seed 004 compatibility; ignored (workers use NATS)",
+        );
     }
     cmd.action((opts: Record<string, unknown>) => runService(name, opts));
   }

@@ -3,8 +3,8 @@ import { createWriteStream, existsSync, mkdirSync } from "node:fs";
 import { createConnection } from "node:net";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { jetStreamManagerOf } from "@openclaw/bus";
 import { connect } from "@nats-io/transport-node";
+import { jetStreamManagerOf } from "@openclaw/bus";
 import type { Command } from "commander";
 import { EXIT, loadServiceConfig } from "./service.js";
 
@@ -102,12 +102,16 @@ export async function up(options: UpOptions): Promise<void> {
   let nats: ChildProcess | undefined;
   const state = await natsAnswers(natsUrl);
   if (state === "no-jetstream") {
-    process.stderr.write(`oclaw up: [OC-2003] NATS at ${natsUrl} answers but has no JetStream; restart it with -js.\n`);
+    process.stderr.write(
+      `oclaw up: [OC-2003] NATS at ${natsUrl} answers but has no JetStream; restart it with -js.\n`,
+    );
     process.exit(EXIT.failed);
   }
   if (state === "down") {
     if (!["localhost", "127.0.0.1", "[::1]", "0.0.0.0"].includes(parsed.hostname)) {
-      process.stderr.write(`oclaw up: [OC-2001] no NATS answers at ${natsUrl}, and it is not a local address to start one on.\n`);
+      process.stderr.write(
+        `oclaw up: [OC-2001] no NATS answers at ${natsUrl}, and it is not a local address to start one on.\n`,
+      );
       process.exit(EXIT.failed);
     }
     nats = await startLocalNats(parsed, resolve(dataDir, "nats"), resolve(logDir, "nats-server.log"));
@@ -116,7 +120,8 @@ export async function up(options: UpOptions): Promise<void> {
     say(`• using the NATS at ${natsUrl}`);
   }
 
-  const skillsDir = options.skillsDir ?? (existsSync(config.worker.skills_dir) ? config.worker.skills_dir : EXAMPLE_SKILLS);
+  const skillsDir =
+    options.skillsDir ?? (existsSync(config.worker.skills_dir) ? config.worker.skills_dir : EXAMPLE_SKILLS);
   const common = [
     ...(options.config ? ["-c", options.config] : []),
     ...(options.secrets ? ["--secrets", options.secrets] : []),
@@ -135,7 +140,6 @@ export async function up(options: UpOptions): Promise<void> {
 
   const children = new Map<string, ChildProcess>();
   let shuttingDown = false;
-  let apiUrl: string | undefined;
   let onListening: ((url: string) => void) | undefined;
   const listening = new Promise<string>((r) => {
     onListening = r;
@@ -165,10 +169,14 @@ export async function up(options: UpOptions): Promise<void> {
   process.on("SIGTERM", () => void shutdown(EXIT.ok));
 
   for (const name of ORDER) {
-    const child = spawn(process.execPath, [process.argv[1] as string, name, ...common, ...(extra[name] ?? [])], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: process.env,
-    });
+    const child = spawn(
+      process.execPath,
+      [process.argv[1] as string, name, ...common, ...(extra[name] ?? [])],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, OCLAW_SUPERVISOR_PID: String(process.pid) },
+      },
+    );
     children.set(name, child);
     const file = createWriteStream(resolve(logDir, `${name}.log`), { flags: "a" });
     child.stderr?.on("data", (d: Buffer) => {
@@ -185,7 +193,9 @@ export async function up(options: UpOptions): Promise<void> {
     });
     child.once("exit", (code, signal) => {
       if (shuttingDown) return;
-      process.stderr.write(`oclaw up: ${name} exited (${code ?? signal}); stopping the cluster. Its log: ${resolve(logDir, `${name}.log`)}\n`);
+      process.stderr.write(
+        `oclaw up: ${name} exited (${code ?? signal}); stopping the cluster. Its log: ${resolve(logDir, `${name}.log`)}\n`,
+      );
       void shutdown(EXIT.failed);
     });
   }
@@ -198,7 +208,11 @@ export async function up(options: UpOptions): Promise<void> {
       if (options.verbose) say(`[${name}] ${line}`);
       return;
     }
-    if (name === "coordinator" && entry.message === "coordinator listening" && typeof entry.url === "string") {
+    if (
+      name === "coordinator" &&
+      entry.message === "coordinator listening" &&
+      typeof entry.url === "string"
+    ) {
       onListening?.(entry.url);
     }
     const level = String(entry.level);
@@ -208,10 +222,12 @@ export async function up(options: UpOptions): Promise<void> {
   }
 
   const timeout = setTimeout(() => {
-    process.stderr.write("oclaw up: the coordinator did not start listening within 60s; see data/logs/coordinator.log\n");
+    process.stderr.write(
+      "oclaw up: the coordinator did not start listening within 60s; see data/logs/coordinator.log\n",
+    );
     void shutdown(EXIT.failed);
   }, 60_000);
-  apiUrl = (await listening).replace("0.0.0.0", "localhost").replace("[::]", "localhost");
+  const apiUrl = (await listening).replace("0.0.0.0", "localhost").replace("[::]", "localhost");
   clearTimeout(timeout);
   say(`• services: ${ORDER.join(", ")} (logs in ${logDir})`);
   say(`• worker 'local-worker' with skills from ${skillsDir}`);
@@ -225,14 +241,19 @@ export async function up(options: UpOptions): Promise<void> {
 export function registerUpCommand(program: Command): void {
   program
     .command("up")
-    .description("start a whole local cluster: NATS (if none answers), every service and a worker with example skills")
+    .description(
+      "start a whole local cluster: NATS (if none answers), every service and a worker with example skills",
+    )
     .option("-c, --config <file>", "config file; default ./config.yaml if present")
     .option("--secrets <file>", "secrets file")
     .option("--nats-url <url>", "NATS to use, or to start when nothing answers there")
     .option("--host <host>", "API bind address")
     .option("--port <port>", "API port")
     .option("--db-path <path>", "SQLite read model file")
-    .option("--skills-dir <dir>", "skills of the local worker; default worker.skills_dir if it exists, else examples/skills")
+    .option(
+      "--skills-dir <dir>",
+      "skills of the local worker; default worker.skills_dir if it exists, else examples/skills",
+    )
     .option("--node-id <id>", "id of the local worker", "local-worker")
     .option("--data-dir <dir>", "where nats-server data and service logs go", "./data")
     .option("--verbose", "print every service log line")

@@ -1,0 +1,133 @@
+import { Kvm } from "@nats-io/kv";
+import { silentLogger } from "@openclaw/log";
+import { NodeHeartbeat, names, OcError } from "@openclaw/protocol";
+import { type NatsServer, startNatsServer, uniquePrefix, waitFor } from "@openclaw/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  connectBus,
+  decode,
+  encode,
+  LeaderLease,
+  type NatsConnection,
+  provisionCluster,
+} from "../src/index.js";
+
+let server: NatsServer;
+let nc: NatsConnection;
+const log = silentLogger();
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connectBus({ url: server.url, name: "test", connectTimeoutMs: 5000, log });
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+});
+
+describe("codec", () => {
+  it("never throws on hostile bytes and names the bad fields", () => {
+    expect(decode(NodeHeartbeat, new Uint8Array([0xff, 0x00]))).toMatchObject({
+      ok: false,
+      error: expect.stringContaining("not JSON"),
+    });
+    const bad = decode(NodeHeartbeat, encode({ v: 1, node_id: "a.b" }));
+    expect(bad.ok).toBe(false);
+    expect(!bad.ok && bad.error).toContain("node_id");
+  });
+});
+
+describe("connectBus", () => {
+  it("fails with OC-2001 after the connect timeout when nothing listens", async () => {
+    const err = await connectBus({ url: "nats://127.0.0.1:1", name: "x", connectTimeoutMs: 300, log }).catch(
+      (e) => e,
+    );
+    expect(err).toBeInstanceOf(OcError);
+    expect((err as OcError).code).toBe("OC-2001");
+    expect((err as OcError).message).toContain("nats://127.0.0.1:1");
+  });
+});
+
+describe("provisionCluster", () => {
+  it("creates streams, consumer and buckets, and is idempotent when raced", async () => {
+    const n = names(uniquePrefix());
+    const opts = { eventsMaxAgeMs: 60_000, leaseTtlMs: 2000 };
+    const results = await Promise.all([
+      provisionCluster(nc, n, opts),
+      provisionCluster(nc, n, opts),
+      provisionCluster(nc, n, opts),
+    ]);
+    const c = results[0];
+    expect((await c.jsm.streams.info(n.streams.nodes)).config.subjects).toEqual(n.subjects.nodeMessagesAll);
+    expect((await c.jsm.streams.info(n.streams.events)).config.max_age).toBe(60_000 * 1_000_000);
+    expect((await c.jsm.consumers.info(n.streams.nodes, n.consumers.registry)).config.durable_name).toBe(
+      "registry",
+    );
+    expect((await c.kv.leases.status()).ttl).toBe(2000);
+    // A later provision with a new events max age updates the stream in place.
+    await provisionCluster(nc, n, { ...opts, eventsMaxAgeMs: 120_000 });
+    expect((await c.jsm.streams.info(n.streams.events)).config.max_age).toBe(120_000 * 1_000_000);
+  });
+});
+
+describe("LeaderLease", () => {
+  it("elects exactly one leader; a clean stop hands over at once; a crashed leader's lease lapses after the TTL", async () => {
+    const n = names(uniquePrefix());
+    await provisionCluster(nc, n, { eventsMaxAgeMs: 60_000, leaseTtlMs: 1500 });
+    const elected: string[] = [];
+    const conns: NatsConnection[] = [];
+    // Each candidate has its own connection, as separate processes would.
+    const make = async (holder: string) => {
+      const own = await connectBus({ url: server.url, name: holder, connectTimeoutMs: 5000, log });
+      conns.push(own);
+      const kv = await new Kvm(own).open(n.buckets.leases);
+      const lease = new LeaderLease({
+        kv,
+        role: "scheduler",
+        holder,
+        ttlMs: 1500,
+        renewMs: 200,
+        log,
+        onElected: () => {
+          elected.push(holder);
+        },
+      });
+      return { lease, conn: own };
+    };
+    const a = await make("a");
+    const b = await make("b");
+    const c = await make("c");
+    a.lease.start();
+    await waitFor(() => a.lease.isLeader());
+    b.lease.start();
+    c.lease.start();
+    // Over several renew intervals, the leader holds and nobody else is elected.
+    const until = Date.now() + 1000;
+    await waitFor(() => Date.now() > until && [a, b, c].filter((x) => x.lease.isLeader()).length === 1, {
+      timeout: 3000,
+    });
+    expect(elected).toEqual(["a"]);
+    const firstTerm = a.lease.term;
+
+    await a.lease.stop();
+    const handedOver = Date.now();
+    await waitFor(() => b.lease.isLeader() || c.lease.isLeader(), { timeout: 3000 });
+    expect(Date.now() - handedOver).toBeLessThan(1000);
+    expect(elected).toHaveLength(2);
+    const next = b.lease.isLeader() ? b : c;
+    const other = next === b ? c : b;
+    expect(next.lease.term).toBeGreaterThan(firstTerm);
+
+    // The new leader's process dies: its connection closes without releasing the lease.
+    await next.conn.close();
+    const diedAt = Date.now();
+    await waitFor(() => other.lease.isLeader(), { timeout: 5000 });
+    expect(Date.now() - diedAt).toBeGreaterThanOrEqual(1000);
+    expect(next.lease.isLeader()).toBe(false);
+    expect(elected).toHaveLength(3);
+
+    for (const x of [a, b, c]) await x.lease.stop();
+    for (const conn of conns) await conn.close();
+  });
+});

@@ -1,0 +1,100 @@
+import { readFileSync } from "node:fs";
+import type { ServiceContext } from "@openclaw/bus";
+import type { NodeStore } from "./db/node-store.js";
+import { openStore } from "./db/node-store.js";
+import { buildApi } from "./http/api.js";
+import { trackNatsState } from "./nats-state.js";
+import { startProjection } from "./projection/projection.js";
+
+export interface CoordinatorOptions {
+  /** @default config.coordinator.host */
+  host?: string;
+  /** 0 picks a free port; `Coordinator.port` tells which. @default config.coordinator.port */
+  port?: number;
+  /** SQLite file of the read model. @default config.storage.path */
+  dbPath?: string;
+}
+
+export interface Coordinator {
+  /** `http://host:port` it listens on. */
+  url: string;
+  port: number;
+  store: NodeStore;
+  /** Closes HTTP, stops the projection and closes the database; the caller closes `ctx`. */
+  stop(): Promise<void>;
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      version?: string;
+    };
+    return pkg.version ?? "0.0.0";
+  } catch {
+    return "0.0.0";
+  }
+}
+
+/**
+ * Starts the coordinator: opens the SQLite read model, follows the KV buckets and the EVENTS
+ * stream into it, and serves the HTTP API. It answers from SQLite, so nodes it has seen stay
+ * listed while NATS is away.
+ */
+export async function startCoordinator(
+  ctx: ServiceContext,
+  options: CoordinatorOptions = {},
+): Promise<Coordinator> {
+  const { config, log, cluster } = ctx;
+  const store = openStore(options.dbPath ?? config.storage.path);
+  const projection = startProjection({ cluster, store, log });
+  const nats = trackNatsState(cluster.nc);
+  const app = buildApi({
+    store,
+    log,
+    instance: ctx.sender.instance,
+    version: packageVersion(),
+    nats: nats.state,
+  });
+
+  const stopBackground = async () => {
+    nats.stop();
+    await projection.stop();
+    store.close();
+  };
+
+  let port: number;
+  try {
+    await app.listen({
+      host: options.host ?? config.coordinator.host,
+      port: options.port ?? config.coordinator.port,
+    });
+    const address = app.server.address();
+    port =
+      typeof address === "object" && address !== null
+        ? address.port
+        : (options.port ?? config.coordinator.port);
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    await stopBackground();
+    throw err;
+  }
+  const host = options.host ?? config.coordinator.host;
+  const shownHost =
+    host === "0.0.0.0" || host === "::" ? "localhost" : host.includes(":") ? `[${host}]` : host;
+  const url = `http://${shownHost}:${port}`;
+  log.info({ url }, "coordinator listening");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    store,
+    stop() {
+      stopping ??= (async () => {
+        await app.close();
+        await stopBackground();
+      })();
+      return stopping;
+    },
+  };
+}

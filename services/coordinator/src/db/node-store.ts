@@ -1,0 +1,198 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { NodeEvent, NodeHealthRecord, NodeRecord } from "@openclaw/protocol";
+import Database from "better-sqlite3";
+import { deriveStatus, type NodeStatus } from "../status.js";
+import { applyMigrations } from "./migrations.js";
+import type { EventRow, NodeRow, StatusTotals } from "./rows.js";
+import { prepareStatements, type Statements } from "./statements.js";
+
+const CURSOR_KEY = "events_cursor";
+const STREAM_CREATED_KEY = "events_stream_created";
+const ENVELOPE_KEYS = new Set(["v", "id", "ts", "sender", "trace_id", "node_id", "kind"]);
+
+/** Opens (or creates) the read model at `path`, in WAL mode, with every migration applied. */
+export function openStore(path: string): NodeStore {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { timeout: 5000 });
+  try {
+    db.pragma("journal_mode = WAL");
+    db.pragma("busy_timeout = 5000");
+    db.pragma("foreign_keys = ON");
+    // With WAL, NORMAL never corrupts; a power cut may drop the last commits, cursor included.
+    db.pragma("synchronous = NORMAL");
+    applyMigrations(db);
+    return new NodeStore(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/**
+ * The coordinator's SQLite read model: the node table (current state, from KV) and node event
+ * history (from the EVENTS stream, with the stream cursor). Every statement is prepared once.
+ */
+export class NodeStore {
+  readonly #db: Database.Database;
+  readonly #q: Statements;
+  readonly #applyBatch: (
+    records: readonly NodeRecord[],
+    health: readonly NodeHealthRecord[],
+  ) => NodeHealthRecord[];
+  readonly #recordEvent: (seq: number, event: NodeEvent | undefined) => void;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+    this.#q = prepareStatements(db);
+    this.#applyBatch = db.transaction(
+      (records: readonly NodeRecord[], health: readonly NodeHealthRecord[]) => {
+        for (const r of records) this.#upsertNode(r);
+        return health.filter((h) => !this.#updateHealth(h));
+      },
+    );
+    this.#recordEvent = db.transaction((seq: number, event: NodeEvent | undefined) => {
+      if (event) {
+        const data: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(event)) if (!ENVELOPE_KEYS.has(k)) data[k] = v;
+        this.#q.insertEvent.run(seq, event.node_id, event.kind, event.ts, JSON.stringify(data));
+      }
+      this.#q.setMeta.run(CURSOR_KEY, String(seq));
+    });
+  }
+
+  /**
+   * Writes node records and health records in one transaction (records first). Returns the
+   * health records whose node has no row yet, so the caller can apply them later.
+   */
+  applyBatch(records: readonly NodeRecord[], health: readonly NodeHealthRecord[] = []): NodeHealthRecord[] {
+    return this.#applyBatch(records, health);
+  }
+
+  #upsertNode(r: NodeRecord): void {
+    const n = r.node;
+    const existing = this.#q.nodeBasics.get(n.node_id);
+    const skills = JSON.stringify(
+      n.skills.map((s) => ({ name: s.name, version: s.version, description: s.description })),
+    );
+    const status = deriveStatus({
+      state: r.state,
+      health: existing?.health ?? null,
+      running_tasks: r.load.running_tasks,
+      max_concurrent_tasks: n.max_concurrent_tasks,
+    });
+    this.#q.upsertNode.run({
+      node_id: n.node_id,
+      session: n.session,
+      hostname: n.hostname,
+      platform: n.platform,
+      arch: n.arch,
+      ip_address: n.ip_address,
+      tailscale_ip: n.tailscale_ip,
+      port: n.port,
+      max_concurrent_tasks: n.max_concurrent_tasks,
+      heartbeat_interval_ms: n.heartbeat_interval_ms,
+      labels: JSON.stringify(n.labels),
+      zone: n.zone,
+      skills,
+      agent_version: n.agent_version,
+      started_at: n.started_at,
+      state: r.state,
+      cpu_usage: r.load.cpu_usage,
+      memory_usage: r.load.memory_usage,
+      disk_usage: r.load.disk_usage,
+      running_tasks: r.load.running_tasks,
+      total_tasks_processed: r.stats.total_tasks_processed,
+      successful_tasks: r.stats.successful_tasks,
+      failed_tasks: r.stats.failed_tasks,
+      average_execution_time: r.stats.average_execution_time,
+      registered_at: r.registered_at,
+      last_heartbeat: r.last_heartbeat,
+      left_at: r.left_at,
+      status,
+    });
+    // Heartbeats rewrite the row every second; the skill index only when the skills changed.
+    if (existing?.skills !== skills) {
+      this.#q.deleteSkills.run(n.node_id);
+      for (const s of n.skills) this.#q.insertSkill.run(n.node_id, s.name, s.version);
+    }
+  }
+
+  /** Returns false when the node has no row yet. */
+  #updateHealth(h: NodeHealthRecord): boolean {
+    const row = this.#q.nodeBasics.get(h.node_id);
+    if (!row) return false;
+    const status = deriveStatus({ ...row, health: h.status });
+    this.#q.updateHealth.run({
+      node_id: h.node_id,
+      health: h.status,
+      health_reason: h.reason,
+      health_since: h.since,
+      health_checked_at: h.checked_at,
+      missed_heartbeats: h.missed_heartbeats,
+      status,
+    });
+    return true;
+  }
+
+  getNode(id: string): NodeRow | undefined {
+    return this.#q.getNode.get(id);
+  }
+
+  /** Every node, ordered by id; only those with one of `statuses` when given. */
+  listNodes(statuses?: readonly NodeStatus[]): NodeRow[] {
+    return statuses ? this.#q.nodesByStatus.all(JSON.stringify(statuses)) : this.#q.allNodes.all();
+  }
+
+  /** Nodes that announce `skill`, ordered by id; only those with one of `statuses` when given. */
+  nodesWithSkill(skill: string, statuses?: readonly NodeStatus[]): NodeRow[] {
+    return statuses
+      ? this.#q.nodesBySkillAndStatus.all(skill, JSON.stringify(statuses))
+      : this.#q.nodesBySkill.all(skill);
+  }
+
+  /** Counts and capacity per status (statuses without nodes are absent). */
+  statusTotals(): StatusTotals[] {
+    return this.#q.statusTotals.all();
+  }
+
+  /** The last EVENTS stream sequence stored (0 before the first). */
+  eventCursor(): number {
+    const value = this.#q.getMeta.get(CURSOR_KEY);
+    return value === undefined ? 0 : Number(value);
+  }
+
+  /**
+   * Stores one event and advances the cursor to `seq` in one transaction. Pass `undefined` for
+   * a message that failed validation: the cursor moves past it and nothing is stored.
+   */
+  recordEvent(seq: number, event: NodeEvent | undefined): void {
+    this.#recordEvent(seq, event);
+  }
+
+  /** When the EVENTS stream the history came from was created (tells a recreated stream apart). */
+  eventStreamCreated(): string | undefined {
+    return this.#q.getMeta.get(STREAM_CREATED_KEY);
+  }
+
+  setEventStreamCreated(created: string): void {
+    this.#q.setMeta.run(STREAM_CREATED_KEY, created);
+  }
+
+  /** Forgets the stored history and cursor (the EVENTS stream was recreated). */
+  resetEventHistory(): void {
+    this.#db.transaction(() => {
+      this.#q.deleteEvents.run();
+      this.#q.setMeta.run(CURSOR_KEY, "0");
+    })();
+  }
+
+  /** A node's events, newest first. */
+  nodeEvents(nodeId: string, limit: number): EventRow[] {
+    return this.#q.nodeEvents.all(nodeId, limit);
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}

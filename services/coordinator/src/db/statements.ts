@@ -1,0 +1,131 @@
+import type Database from "better-sqlite3";
+import type { EventRow, NodeRow, StatusTotals } from "./rows.js";
+
+type NodeWrite = Omit<
+  NodeRow,
+  "health" | "health_reason" | "health_since" | "health_checked_at" | "missed_heartbeats"
+>;
+type HealthWrite = Pick<
+  NodeRow,
+  | "node_id"
+  | "health"
+  | "health_reason"
+  | "health_since"
+  | "health_checked_at"
+  | "missed_heartbeats"
+  | "status"
+>;
+type NodeBasics = Pick<NodeRow, "state" | "health" | "running_tasks" | "max_concurrent_tasks" | "skills">;
+
+const NODE_COLUMNS = [
+  "node_id",
+  "session",
+  "hostname",
+  "platform",
+  "arch",
+  "ip_address",
+  "tailscale_ip",
+  "port",
+  "max_concurrent_tasks",
+  "heartbeat_interval_ms",
+  "labels",
+  "zone",
+  "skills",
+  "agent_version",
+  "started_at",
+  "state",
+  "cpu_usage",
+  "memory_usage",
+  "disk_usage",
+  "running_tasks",
+  "total_tasks_processed",
+  "successful_tasks",
+  "failed_tasks",
+  "average_execution_time",
+  "registered_at",
+  "last_heartbeat",
+  "left_at",
+  "status",
+] as const satisfies readonly (keyof NodeWrite)[];
+
+const UPSERT_NODE = `
+  INSERT INTO nodes (${NODE_COLUMNS.join(", ")})
+  VALUES (${NODE_COLUMNS.map((c) => `@${c}`).join(", ")})
+  ON CONFLICT (node_id) DO UPDATE SET
+    ${NODE_COLUMNS.filter((c) => c !== "node_id")
+      .map((c) => `${c} = excluded.${c}`)
+      .join(",\n    ")}
+`;
+
+/** JSON array parameter → set of statuses, so one prepared statement serves any filter. */
+const STATUS_IN = "status IN (SELECT value FROM json_each(?))";
+
+type S<P extends unknown[], R = unknown> = Database.Statement<P, R>;
+
+export interface Statements {
+  upsertNode: S<[NodeWrite]>;
+  updateHealth: S<[HealthWrite]>;
+  nodeBasics: S<[string], NodeBasics>;
+  deleteSkills: S<[string]>;
+  insertSkill: S<[string, string, string | null]>;
+  getNode: S<[string], NodeRow>;
+  allNodes: S<[], NodeRow>;
+  nodesByStatus: S<[string], NodeRow>;
+  nodesBySkill: S<[string], NodeRow>;
+  nodesBySkillAndStatus: S<[string, string], NodeRow>;
+  statusTotals: S<[], StatusTotals>;
+  insertEvent: S<[number, string, string, string, string]>;
+  nodeEvents: S<[string, number], EventRow>;
+  deleteEvents: S<[]>;
+  getMeta: S<[string], string>;
+  setMeta: S<[string, string]>;
+}
+
+/** Every statement of the store, prepared once when it opens. */
+export function prepareStatements(db: Database.Database): Statements {
+  return {
+    upsertNode: db.prepare<[NodeWrite]>(UPSERT_NODE),
+    updateHealth: db.prepare<[HealthWrite]>(`
+      UPDATE nodes SET health = @health, health_reason = @health_reason, health_since = @health_since,
+        health_checked_at = @health_checked_at, missed_heartbeats = @missed_heartbeats, status = @status
+      WHERE node_id = @node_id
+    `),
+    nodeBasics: db.prepare<[string], NodeBasics>(
+      "SELECT state, health, running_tasks, max_concurrent_tasks, skills FROM nodes WHERE node_id = ?",
+    ),
+    deleteSkills: db.prepare<[string]>("DELETE FROM node_skills WHERE node_id = ?"),
+    insertSkill: db.prepare<[string, string, string | null]>(
+      "INSERT OR REPLACE INTO node_skills (node_id, skill, version) VALUES (?, ?, ?)",
+    ),
+    getNode: db.prepare<[string], NodeRow>("SELECT * FROM nodes WHERE node_id = ?"),
+    allNodes: db.prepare<[], NodeRow>("SELECT * FROM nodes ORDER BY node_id"),
+    nodesByStatus: db.prepare<[string], NodeRow>(`SELECT * FROM nodes WHERE ${STATUS_IN} ORDER BY node_id`),
+    nodesBySkill: db.prepare<[string], NodeRow>(`
+      SELECT n.* FROM node_skills s JOIN nodes n ON n.node_id = s.node_id
+      WHERE s.skill = ? ORDER BY n.node_id
+    `),
+    nodesBySkillAndStatus: db.prepare<[string, string], NodeRow>(`
+      SELECT n.* FROM node_skills s JOIN nodes n ON n.node_id = s.node_id
+      WHERE s.skill = ? AND n.${STATUS_IN} ORDER BY n.node_id
+    `),
+    statusTotals: db.prepare<[], StatusTotals>(`
+      SELECT status,
+        COUNT(*) AS count,
+        COALESCE(SUM(max_concurrent_tasks), 0) AS capacity,
+        COALESCE(SUM(MIN(running_tasks, max_concurrent_tasks)), 0) AS used,
+        COALESCE(SUM(state = 'active' AND health = 'offline'), 0) AS timed_out
+      FROM nodes GROUP BY status
+    `),
+    insertEvent: db.prepare<[number, string, string, string, string]>(
+      "INSERT OR IGNORE INTO node_events (seq, node_id, kind, at, data) VALUES (?, ?, ?, ?, ?)",
+    ),
+    nodeEvents: db.prepare<[string, number], EventRow>(
+      "SELECT seq, node_id, kind, at, data FROM node_events WHERE node_id = ? ORDER BY seq DESC LIMIT ?",
+    ),
+    deleteEvents: db.prepare<[]>("DELETE FROM node_events"),
+    getMeta: db.prepare<[string], string>("SELECT value FROM meta WHERE key = ?").pluck(),
+    setMeta: db.prepare<[string, string]>(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ),
+  };
+}

@@ -1,0 +1,58 @@
+import { STATUS_CODES } from "node:http";
+import { type ErrorCode, isOcError } from "@openclaw/protocol";
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
+import type { ErrorJson } from "./schemas.js";
+import { shown } from "./schemas.js";
+
+/** Path parameters that are ids: a bad one is OC-4001, any other bad input OC-4000. */
+const ID_PARAMS = new Set(["id", "skill"]);
+
+export function errorBody(statusCode: number, code: ErrorCode, message: string, field?: string): ErrorJson {
+  return {
+    statusCode,
+    error: STATUS_CODES[statusCode] ?? "Error",
+    code,
+    message,
+    ...(field === undefined ? {} : { field }),
+  };
+}
+
+/** Maps every failure to one answer shape; internals of unexpected errors stay in the log. */
+export function handleError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const issue = err.validation[0];
+    const field = issue?.instancePath.split("/")[1] || err.validationContext || "request";
+    const code = err.validationContext === "params" && ID_PARAMS.has(field) ? "OC-4001" : "OC-4000";
+    return reply.code(400).send(errorBody(400, code, issue?.message ?? "the request is invalid", field));
+  }
+  if (isOcError(err)) {
+    if (err.status >= 500)
+      req.log.error({ error_code: err.code, error: err.message, url: req.url }, "request failed");
+    return reply.code(err.status).send(errorBody(err.status, err.code, err.message, err.field));
+  }
+  const status = err.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    return reply.code(status).send(errorBody(status, "OC-4000", err.message));
+  }
+  req.log.error(
+    { error_code: "OC-5000", error: err.message, stack: err.stack, method: req.method, url: req.url },
+    "request failed",
+  );
+  return reply
+    .code(500)
+    .send(errorBody(500, "OC-5000", "internal error; the coordinator log has the details"));
+}
+
+export function handleNotFound(req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = req.url.split("?")[0] ?? req.url;
+  return reply
+    .code(404)
+    .send(
+      errorBody(
+        404,
+        "OC-4005",
+        `no route ${req.method} ${shown(path)}; the API lives under /api/v1 and /health`,
+      ),
+    );
+}

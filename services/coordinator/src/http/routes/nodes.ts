@@ -1,0 +1,75 @@
+import { OcError } from "@openclaw/protocol";
+import { z } from "zod";
+import type { NodeRow } from "../../db/rows.js";
+import { UP_STATUSES } from "../../status.js";
+import type { Api, RouteDeps } from "../api.js";
+import { toEventJson, toNodeHealthJson, toNodeJson } from "../present.js";
+import {
+  EventsQuery,
+  NodeEventJson,
+  NodeHealthJson,
+  NodeIdParams,
+  NodeJson,
+  NodeListQuery,
+  SkillParams,
+  SkillQuery,
+} from "../schemas.js";
+
+const NodeList = z.array(NodeJson);
+
+/** The node routes of seed 004, plus a node's event history. */
+export function registerNodeRoutes(app: Api, deps: RouteDeps): void {
+  const { store } = deps;
+
+  function known(id: string): NodeRow {
+    const row = store.getNode(id);
+    if (!row) {
+      throw new OcError(
+        "OC-4004",
+        `node '${id}' is not known to this coordinator; GET /api/v1/nodes lists the known nodes`,
+      );
+    }
+    return row;
+  }
+
+  app.get(
+    "/api/v1/nodes",
+    { schema: { querystring: NodeListQuery, response: { 200: NodeList } } },
+    async (req) => store.listNodes(req.query.status ? [req.query.status] : undefined).map(toNodeJson),
+  );
+
+  app.get("/api/v1/nodes/online", { schema: { response: { 200: NodeList } } }, async () =>
+    store.listNodes(UP_STATUSES).map(toNodeJson),
+  );
+
+  app.get(
+    "/api/v1/nodes/skills/:skill",
+    { schema: { params: SkillParams, querystring: SkillQuery, response: { 200: NodeList } } },
+    async (req) => {
+      const { status } = req.query;
+      const statuses = status === "any" ? undefined : status ? [status] : UP_STATUSES;
+      return store.nodesWithSkill(req.params.skill, statuses).map(toNodeJson);
+    },
+  );
+
+  app.get(
+    "/api/v1/nodes/:id",
+    { schema: { params: NodeIdParams, response: { 200: NodeJson } } },
+    async (req) => toNodeJson(known(req.params.id)),
+  );
+
+  app.get(
+    "/api/v1/nodes/:id/health",
+    { schema: { params: NodeIdParams, response: { 200: NodeHealthJson } } },
+    async (req) => toNodeHealthJson(known(req.params.id), deps.now()),
+  );
+
+  app.get(
+    "/api/v1/nodes/:id/events",
+    { schema: { params: NodeIdParams, querystring: EventsQuery, response: { 200: z.array(NodeEventJson) } } },
+    async (req) => {
+      known(req.params.id);
+      return store.nodeEvents(req.params.id, req.query.limit).map(toEventJson);
+    },
+  );
+}

@@ -1,0 +1,23 @@
+import type { Api, RouteDeps } from "../api.js";
+import { ServiceHealthJson } from "../schemas.js";
+
+/** `GET /health`: 200 while NATS is connected, 503 `degraded` while it is not. */
+export function registerServiceRoutes(app: Api, deps: RouteDeps): void {
+  app.get(
+    "/health",
+    { schema: { response: { 200: ServiceHealthJson, 503: ServiceHealthJson } } },
+    async (_req, reply) => {
+      const now = deps.now();
+      const nats = deps.nats();
+      return reply.code(nats === "connected" ? 200 : 503).send({
+        status: nats === "connected" ? "ok" : "degraded",
+        service: "coordinator",
+        instance: deps.instance,
+        version: deps.version,
+        uptime_seconds: Math.floor((now.getTime() - deps.startedAt.getTime()) / 1000),
+        nats,
+        timestamp: now.toISOString(),
+      });
+    },
+  );
+}

@@ -1,0 +1,149 @@
+import { HealthState, tokenProblem } from "@openclaw/protocol";
+import { z } from "zod";
+import { NODE_STATUSES } from "../status.js";
+
+/** Shows a caller's value in a message without echoing an unbounded string. */
+export function shown(value: unknown): string {
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  return text === undefined ? "undefined" : text.length > 80 ? `${text.slice(0, 80)}...` : text;
+}
+
+/** A path parameter that becomes a subject token (node id, skill name). */
+function tokenParam(what: string) {
+  return z.string().superRefine((value, ctx) => {
+    const problem = tokenProblem(value);
+    if (problem) ctx.addIssue({ code: "custom", message: `${what} '${shown(value)}' ${problem}` });
+  });
+}
+
+function statusQuery<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, {
+    error: (issue) => `status '${shown(issue.input)}' is not one of: ${values.join(", ")}`,
+  });
+}
+
+const LIMIT_RULE = { error: "limit must be a whole number from 1 to 1000" };
+
+export const NodeIdParams = z.object({ id: tokenParam("node id") });
+export const SkillParams = z.object({ skill: tokenParam("skill") });
+export const NodeListQuery = z.object({ status: statusQuery(NODE_STATUSES).optional() });
+export const SkillQuery = z.object({ status: statusQuery([...NODE_STATUSES, "any"] as const).optional() });
+export const EventsQuery = z.object({
+  limit: z.coerce.number(LIMIT_RULE).int(LIMIT_RULE).min(1, LIMIT_RULE).max(1000, LIMIT_RULE).default(100),
+});
+
+const Iso = z.string().describe("ISO 8601 time");
+
+export const SkillJson = z.object({
+  name: z.string(),
+  version: z.string().nullable(),
+  description: z.string(),
+});
+
+/** A node as `/api/v1/nodes` returns it: seed 004's node record plus descriptor fields. */
+export const NodeJson = z.object({
+  node_id: z.string(),
+  hostname: z.string(),
+  platform: z.string(),
+  arch: z.string(),
+  status: z.enum(NODE_STATUSES),
+  /** The health monitor's verdict; null until it has judged the node. */
+  health: HealthState.nullable(),
+  available_skills: z.array(z.string()),
+  skills: z.array(SkillJson),
+  max_concurrent_tasks: z.number(),
+  running_tasks: z.number(),
+  ip_address: z.string().nullable(),
+  tailscale_ip: z.string().nullable(),
+  port: z.number(),
+  cpu_usage: z.number(),
+  memory_usage: z.number(),
+  disk_usage: z.number(),
+  total_tasks_processed: z.number(),
+  successful_tasks: z.number(),
+  failed_tasks: z.number(),
+  average_execution_time: z.number(),
+  registered_at: Iso,
+  last_heartbeat: Iso.nullable(),
+  /** Labels as `key=value` strings. */
+  tags: z.array(z.string()),
+  labels: z.record(z.string(), z.string()),
+  zone: z.string().nullable(),
+  agent_version: z.string(),
+  left_at: Iso.nullable(),
+});
+export type NodeJson = z.infer<typeof NodeJson>;
+
+export const NodeHealthJson = z.object({
+  node_id: z.string(),
+  status: z.enum(NODE_STATUSES),
+  health: HealthState.nullable(),
+  /** True when the node is up and the health monitor has nothing against it. */
+  healthy: z.boolean(),
+  reason: z.string().nullable(),
+  last_heartbeat: Iso.nullable(),
+  seconds_since_heartbeat: z.number().nullable(),
+  missed_heartbeats: z.number(),
+  cpu_usage: z.number(),
+  memory_usage: z.number(),
+  disk_usage: z.number(),
+  running_tasks: z.number(),
+  max_concurrent_tasks: z.number(),
+  available_capacity: z.number(),
+  checked_at: Iso,
+});
+export type NodeHealthJson = z.infer<typeof NodeHealthJson>;
+
+/** One node event; the fields of its kind (`node`, `reason`, `previous`, ...) follow `at`. */
+export const NodeEventJson = z.looseObject({
+  seq: z.number(),
+  node_id: z.string(),
+  kind: z.string(),
+  at: Iso,
+});
+export type NodeEventJson = z.infer<typeof NodeEventJson>;
+
+const StatusCounts = z.object({
+  online: z.number(),
+  offline: z.number(),
+  busy: z.number(),
+  maintenance: z.number(),
+  error: z.number(),
+});
+
+export const ClusterHealthJson = z.object({
+  checked_at: Iso,
+  timestamp: Iso,
+  total_nodes: z.number(),
+  nodes_by_status: StatusCounts,
+  online_nodes: z.number(),
+  offline_nodes: z.number(),
+  busy_nodes: z.number(),
+  timeout_nodes_count: z.number(),
+  total_capacity: z.number(),
+  used_capacity: z.number(),
+  available_capacity: z.number(),
+  capacity_utilization: z.number(),
+});
+export type ClusterHealthJson = z.infer<typeof ClusterHealthJson>;
+
+export const ServiceHealthJson = z.object({
+  status: z.enum(["ok", "degraded"]),
+  service: z.literal("coordinator"),
+  instance: z.string(),
+  version: z.string(),
+  uptime_seconds: z.number(),
+  nats: z.enum(["connected", "disconnected"]),
+  timestamp: Iso,
+});
+export type ServiceHealthJson = z.infer<typeof ServiceHealthJson>;
+
+/** Every error answer: fastify's shape plus a stable code and the offending field. */
+export const ErrorJson = z.object({
+  statusCode: z.number(),
+  error: z.string(),
+  code: z.string(),
+  message: z.string(),
+  field: z.string().optional(),
+});
+export type ErrorJson = z.infer<typeof ErrorJson>;

@@ -1,0 +1,58 @@
+import type { Cluster } from "@openclaw/bus";
+import type { Logger } from "@openclaw/log";
+import { NodeHealthRecord, NodeRecord } from "@openclaw/protocol";
+import type { NodeStore } from "../db/node-store.js";
+import { followEventHistory } from "./event-history.js";
+import { watchBucket } from "./kv-watch.js";
+import { WriteCoalescer } from "./write-coalescer.js";
+
+export interface ProjectionOptions {
+  cluster: Cluster;
+  store: NodeStore;
+  log: Logger;
+  /** How long KV updates are gathered before one write. @default 100 */
+  flushIntervalMs?: number;
+}
+
+export interface Projection {
+  /** Writes pending KV updates now (tests, shutdown). */
+  flush(): void;
+  /** Stops the watchers and the event consumer, then writes what is pending. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Feeds the read model: current node state from the `nodes` and `node_health` KV buckets (the
+ * truth), history from the EVENTS stream. Events never change a node's row, because they may
+ * be replayed late.
+ */
+export function startProjection(o: ProjectionOptions): Projection {
+  const { cluster, store, log } = o;
+  const writes = new WriteCoalescer(store, log, o.flushIntervalMs ?? 100);
+  const loops = [
+    watchBucket({
+      kv: cluster.kv.nodes,
+      bucket: cluster.names.buckets.nodes,
+      schema: NodeRecord,
+      keyOf: (r) => r.node.node_id,
+      onValue: (r) => writes.putNode(r),
+      log,
+    }),
+    watchBucket({
+      kv: cluster.kv.nodeHealth,
+      bucket: cluster.names.buckets.nodeHealth,
+      schema: NodeHealthRecord,
+      keyOf: (h) => h.node_id,
+      onValue: (h) => writes.putHealth(h),
+      log,
+    }),
+    followEventHistory({ cluster, store, log }),
+  ];
+  return {
+    flush: () => writes.flush(),
+    async stop() {
+      await Promise.all(loops.map((l) => l.stop()));
+      writes.stop();
+    },
+  };
+}
