@@ -30,6 +30,8 @@ export class LeaderLease {
   #revision = 0;
   #term = 0;
   #leaderUntil = 0;
+  /** Set once onElected has finished: a new leader acts only after it has taken over its state. */
+  #ready = false;
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #ticking = false;
@@ -41,7 +43,7 @@ export class LeaderLease {
 
   /** True while this process holds a live lease. */
   isLeader(): boolean {
-    return this.#revision > 0 && performance.now() < this.#leaderUntil;
+    return this.#ready && this.#revision > 0 && performance.now() < this.#leaderUntil;
   }
 
   /** The current term when leader, else 0. */
@@ -77,6 +79,7 @@ export class LeaderLease {
 
   async #lose(reason: string): Promise<void> {
     const was = this.#revision > 0;
+    this.#ready = false;
     this.#revision = 0;
     this.#term = 0;
     this.#leaderUntil = 0;
@@ -140,8 +143,10 @@ export class LeaderLease {
       // The term is the winning revision; write it into the record so readers can see it.
       this.#revision = await this.#o.kv.update(this.#o.role, encode(this.#record()), revision);
       this.#leaderUntil = this.#deadline(started);
-      this.#o.log.info({ role: this.#o.role, term: revision }, "elected leader");
       await this.#o.onElected?.(revision);
+      if (this.#revision === 0) return; // lost while taking over
+      this.#ready = true;
+      this.#o.log.info({ role: this.#o.role, term: revision }, "elected leader");
     } catch (err) {
       const message = (err as Error).message;
       if (!/wrong last sequence|key exists/i.test(message)) {

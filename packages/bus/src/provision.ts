@@ -49,26 +49,34 @@ export async function jetStreamManagerOf(nc: NatsConnection): Promise<JetStreamM
   }
 }
 
-/** Creates the stream, or brings an existing one to this config. Safe to race. */
+function isNotFound(err: unknown): boolean {
+  return /not found/i.test((err as Error).message);
+}
+
+/**
+ * Creates the stream, or brings an existing one to this config. Safe to race: when several
+ * processes start at once, the losers of the create see the stream on their next look.
+ */
 async function ensureStream(
   jsm: JetStreamManager,
   config: Partial<StreamConfig> & { name: string },
 ): Promise<void> {
+  const { name, ...update } = config;
   for (let attempt = 0; ; attempt++) {
     try {
-      await jsm.streams.info(config.name);
-      const { name, ...update } = config;
+      await jsm.streams.info(name);
       await jsm.streams.update(name, update);
       return;
     } catch (err) {
-      if (!/not found/i.test((err as Error).message)) throw err;
+      if (!isNotFound(err)) throw err;
     }
     try {
       await jsm.streams.add(config);
       return;
     } catch (err) {
-      // Another process created it between our info and add: loop and update instead.
-      if (attempt >= 3 || !/already in use/i.test((err as Error).message)) throw err;
+      // nats-server answers a lost create race with "already in use" or "subjects overlap".
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 20 * (attempt + 1)));
     }
   }
 }
@@ -119,9 +127,12 @@ export async function provisionCluster(
     duplicate_window: Math.min(120_000, options.eventsMaxAgeMs) * NS,
   });
   const consumer = names.consumers.registry;
-  try {
-    await jsm.consumers.info(names.streams.nodes, consumer);
-  } catch {
+  const consumerExists = () =>
+    jsm.consumers.info(names.streams.nodes, consumer).then(
+      () => true,
+      (err) => (isNotFound(err) ? false : Promise.reject(err)),
+    );
+  if (!(await consumerExists())) {
     try {
       await jsm.consumers.add(names.streams.nodes, {
         durable_name: consumer,
@@ -131,7 +142,7 @@ export async function provisionCluster(
         max_ack_pending: 10_000,
       });
     } catch (err) {
-      if (!/already in use|exists/i.test((err as Error).message)) throw err;
+      if (!(await consumerExists())) throw err;
     }
   }
   const kvm = new Kvm(js);

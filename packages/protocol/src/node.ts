@@ -99,6 +99,8 @@ export const NodeRecord = z.strictObject({
   stats: NodeStats,
   /** Stream sequence of the last NODES message applied, so redeliveries and reorders are ignored. */
   applied_seq: z.number().int().min(0),
+  /** The event that message produced, re-published (deduplicated) if it is delivered again. */
+  applied_event: z.enum(["joined", "updated", "left"]).nullable(),
 });
 export type NodeRecord = z.infer<typeof NodeRecord>;
 

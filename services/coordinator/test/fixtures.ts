@@ -55,6 +55,7 @@ export function nodeRecord(id: string, spec: NodeSpec = {}): NodeRecord {
     load: { ...EMPTY_LOAD, running_tasks: spec.running ?? 0 },
     stats: EMPTY_STATS,
     applied_seq: 1,
+    applied_event: null,
   };
 }
 

@@ -42,7 +42,8 @@ export async function startHealthMonitor(ctx: ServiceContext): Promise<HealthMon
       await publishLeaderElected(ctx, HEALTH_MONITOR_ROLE, term).catch((err) =>
         log.warn({ error: (err as Error).message }, "could not publish leader_elected"),
       );
-      await runCheck();
+      // Leadership is active once this callback returns: check right after, not at the next tick.
+      setTimeout(() => void runCheck(), 0);
     },
   });
 

@@ -31,6 +31,7 @@ function record(session = "s1", state: "active" | "left" = "active"): NodeRecord
     load: EMPTY_LOAD,
     stats: EMPTY_STATS,
     applied_seq: 1,
+    applied_event: null,
   };
 }
 

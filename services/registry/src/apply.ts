@@ -13,12 +13,18 @@ export type NodeMessage =
   | { kind: "heartbeat"; body: NodeHeartbeat }
   | { kind: "leave"; body: NodeLeave };
 
+export type NodeEventKind = "joined" | "updated" | "left";
+
 export type Outcome =
-  /** Nothing to write (stale, duplicate, or from a session that is not the current one). */
-  | { action: "ignore"; why: string }
+  /**
+   * Nothing to write (stale, duplicate, or from a session that is not the current one). When the
+   * message was already applied and produced an event, `republish` names it: the first delivery
+   * may have crashed between the write and the publish.
+   */
+  | { action: "ignore"; why: string; republish?: NodeEventKind }
   /** The node is unknown or its session changed: ask the worker to register again. */
   | { action: "reregister"; why: string }
-  | { action: "write"; record: NodeRecord; event?: "joined" | "updated" | "left" };
+  | { action: "write"; record: NodeRecord; event?: NodeEventKind };
 
 function sameDescriptor(a: NodeDescriptor, b: NodeDescriptor): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -35,7 +41,12 @@ export function applyNodeMessage(
   seq: number,
   at: string,
 ): Outcome {
-  if (current && seq <= current.applied_seq) return { action: "ignore", why: "already applied" };
+  if (current && seq <= current.applied_seq) {
+    if (seq === current.applied_seq && current.applied_event) {
+      return { action: "ignore", why: "already applied", republish: current.applied_event };
+    }
+    return { action: "ignore", why: "already applied" };
+  }
   switch (msg.kind) {
     case "register": {
       const node = msg.body.node;
@@ -54,6 +65,7 @@ export function applyNodeMessage(
             // Task counters belong to the node id, not the process: keep them across restarts.
             stats: current?.stats ?? EMPTY_STATS,
             applied_seq: seq,
+            applied_event: "joined",
           },
         };
       }
@@ -61,7 +73,13 @@ export function applyNodeMessage(
       return {
         action: "write",
         ...(changed ? { event: "updated" as const } : {}),
-        record: { ...current, node, last_heartbeat: at, applied_seq: seq },
+        record: {
+          ...current,
+          node,
+          last_heartbeat: at,
+          applied_seq: seq,
+          applied_event: changed ? "updated" : null,
+        },
       };
     }
     case "heartbeat": {
@@ -70,7 +88,10 @@ export function applyNodeMessage(
         return { action: "reregister", why: "heartbeat from an unregistered node" };
       if (current.node.session !== hb.session)
         return { action: "reregister", why: "heartbeat from another session" };
-      return { action: "write", record: { ...current, load: hb.load, last_heartbeat: at, applied_seq: seq } };
+      return {
+        action: "write",
+        record: { ...current, load: hb.load, last_heartbeat: at, applied_seq: seq, applied_event: null },
+      };
     }
     case "leave": {
       const leave = msg.body;
@@ -80,7 +101,14 @@ export function applyNodeMessage(
       return {
         action: "write",
         event: "left",
-        record: { ...current, state: "left", left_at: at, load: EMPTY_LOAD, applied_seq: seq },
+        record: {
+          ...current,
+          state: "left",
+          left_at: at,
+          load: EMPTY_LOAD,
+          applied_seq: seq,
+          applied_event: "left",
+        },
       };
     }
   }

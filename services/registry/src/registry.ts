@@ -7,7 +7,7 @@ import {
   NodeRecord,
   NodeRegister,
 } from "@openclaw/protocol";
-import { applyNodeMessage, type NodeMessage } from "./apply.js";
+import { applyNodeMessage, type NodeEventKind, type NodeMessage } from "./apply.js";
 
 export interface Registry {
   stop(): Promise<void>;
@@ -83,19 +83,22 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
     const nodeId = msg.kind === "register" ? msg.body.node.node_id : msg.body.node_id;
     const at = m.time.toISOString();
     let state = cache.get(nodeId) ?? (await read(nodeId));
+    const reason = msg.kind === "leave" ? msg.body.reason : "";
     for (let attempt = 0; attempt < 20; attempt++) {
       const outcome = applyNodeMessage(state.record, msg, m.seq, at);
-      if (outcome.action === "ignore") break;
+      if (outcome.action === "ignore") {
+        // Already written by an earlier delivery that may have died before publishing its event.
+        if (outcome.republish && state.record) {
+          await publishEvent(cluster, ctx, nodeId, outcome.republish, state.record, m.seq, reason);
+        }
+        break;
+      }
       if (outcome.action === "reregister") {
         requestReregister(nodeId, outcome.why);
         break;
       }
-      // Publish the event before the write: a crash in between redelivers the message, and the
-      // republished event carries the same message id, so the stream drops the duplicate.
-      if (outcome.event) {
-        const reason = msg.kind === "leave" ? msg.body.reason : "";
-        await publishEvent(cluster, ctx, nodeId, outcome.event, outcome.record, m.seq, reason);
-      }
+      // Write first, publish after: only the replica whose compare-and-set wins announces the
+      // change, and the event's message id (the NODES sequence) makes a re-publish a no-op.
       try {
         const value = encode(outcome.record);
         const revision =
@@ -103,12 +106,16 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
             ? await cluster.kv.nodes.create(nodeId, value)
             : await cluster.kv.nodes.update(nodeId, value, state.revision);
         cache.set(nodeId, { record: outcome.record, revision });
-        if (outcome.event) log.info({ node_id: nodeId, event: outcome.event }, `node ${outcome.event}`);
-        break;
       } catch (err) {
         if (!/wrong last sequence|key exists/i.test((err as Error).message)) throw err;
         state = await read(nodeId); // another replica wrote first: re-read and re-apply
+        continue;
       }
+      if (outcome.event) {
+        await publishEvent(cluster, ctx, nodeId, outcome.event, outcome.record, m.seq, reason);
+        log.info({ node_id: nodeId, event: outcome.event }, `node ${outcome.event}`);
+      }
+      break;
     }
     m.ack();
   }
@@ -157,7 +164,7 @@ async function publishEvent(
   cluster: Cluster,
   ctx: ServiceContext,
   nodeId: string,
-  kind: "joined" | "updated" | "left",
+  kind: NodeEventKind,
   record: NodeRecord,
   seq: number,
   reason: string,

@@ -112,9 +112,20 @@ describe("registry: applying node messages", () => {
     expect(applyNodeMessage(left, leave("s2"), 3, T1).action).toBe("ignore");
   });
 
-  it("ignores redelivered and reordered messages by stream sequence", () => {
+  it("ignores reordered messages by stream sequence", () => {
     const rec = written(applyNodeMessage(undefined, register(node()), 5, T0));
-    expect(applyNodeMessage(rec, heartbeat(), 5, T1)).toEqual({ action: "ignore", why: "already applied" });
-    expect(applyNodeMessage(rec, heartbeat(), 4, T1).action).toBe("ignore");
+    expect(applyNodeMessage(rec, heartbeat(), 4, T1)).toEqual({ action: "ignore", why: "already applied" });
+  });
+
+  it("a redelivered message that produced an event asks for the event again (deduplicated downstream)", () => {
+    const joined = written(applyNodeMessage(undefined, register(node()), 5, T0));
+    expect(applyNodeMessage(joined, register(node()), 5, T1)).toMatchObject({
+      action: "ignore",
+      republish: "joined",
+    });
+    const beat = written(applyNodeMessage(joined, heartbeat(), 6, T1));
+    expect(applyNodeMessage(beat, heartbeat(), 6, T1)).toEqual({ action: "ignore", why: "already applied" });
+    const left = written(applyNodeMessage(beat, leave(), 7, T1));
+    expect(applyNodeMessage(left, leave(), 7, T1)).toMatchObject({ republish: "left" });
   });
 });
