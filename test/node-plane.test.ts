@@ -103,6 +103,28 @@ describe("the node plane, as separate processes", () => {
     expect(Date.parse(offline.at) - Date.parse(offline.last_seen)).toBeGreaterThanOrEqual(1500);
   });
 
+  it("a frozen worker (SIGSTOP) goes offline, and is online again after healthy_threshold heartbeats (SIGCONT)", async () => {
+    const w = await c.worker("worker-f", EXAMPLE_SKILLS);
+    await waitForNodes(api, (n) => n.some((x) => x.node_id === "worker-f" && x.status === "online"));
+    w.child.kill("SIGSTOP");
+    try {
+      await waitForNodes(
+        api,
+        (n) => n.some((x) => x.node_id === "worker-f" && x.status === "offline"),
+        10_000,
+      );
+    } finally {
+      w.child.kill("SIGCONT");
+    }
+    await waitForNodes(api, (n) => n.some((x) => x.node_id === "worker-f" && x.status === "online"), 10_000);
+    const events = await getJson<{ kind: string; previous?: string }[]>(
+      `${api}/api/v1/nodes/worker-f/events`,
+    );
+    expect(events.body.map((e) => e.kind)).toEqual(["online", "offline", "suspect", "joined"]);
+    expect(events.body[0]?.previous).toBe("offline");
+    await w.stop();
+  });
+
   it("a restarted worker with the same id comes back online", async () => {
     await c.worker("worker-k", EXAMPLE_SKILLS);
     await waitForNodes(api, (n) => n.some((x) => x.node_id === "worker-k" && x.status === "online"), 10_000);

@@ -87,6 +87,21 @@ describe("node store", () => {
     tmp.cleanup();
   });
 
+  it("forgets a node's health when it comes back as a new process, and ignores health of another session", () => {
+    store.applyBatch([nodeRecord("w1")], [healthRecord("w1", "offline", "heartbeat_timeout")]);
+    expect(store.getNode("w1")?.status).toBe("offline");
+    const restarted = nodeRecord("w1");
+    restarted.node.session = "s-new";
+    store.applyBatch([restarted]);
+    expect(store.getNode("w1")).toMatchObject({ status: "online", health: null });
+    // A late health record of the old session does not apply; one of the new session does.
+    expect(store.applyBatch([], [healthRecord("w1", "offline")])).toHaveLength(1);
+    expect(store.getNode("w1")?.status).toBe("online");
+    const fresh = { ...healthRecord("w1", "suspect"), session: "s-new" };
+    expect(store.applyBatch([], [fresh])).toEqual([]);
+    expect(store.getNode("w1")?.health).toBe("suspect");
+  });
+
   it("filters nodes by status and by skill", () => {
     store.applyBatch([
       nodeRecord("a", { skills: ["python", "shell"] }),

@@ -74,8 +74,11 @@ async function startLocalNats(url: URL, storeDir: string, logFile: string): Prom
   }
   mkdirSync(storeDir, { recursive: true });
   const port = Number(url.port || 4222);
+  // Its own process group: a terminal Ctrl+C reaches only `oclaw up`, which stops NATS last,
+  // after the workers have announced they are leaving.
   const child = spawn(bin, ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)], {
     stdio: ["ignore", "ignore", "pipe"],
+    detached: true,
   });
   child.stderr?.pipe(createWriteStream(logFile, { flags: "a" }));
   const deadline = Date.now() + 10_000;
@@ -174,6 +177,8 @@ export async function up(options: UpOptions): Promise<void> {
       [process.argv[1] as string, name, ...common, ...(extra[name] ?? [])],
       {
         stdio: ["ignore", "pipe", "pipe"],
+        // Own process group, so Ctrl+C does not hit every service at once; `up` stops them in order.
+        detached: true,
         env: { ...process.env, OCLAW_SUPERVISOR_PID: String(process.pid) },
       },
     );

@@ -75,9 +75,11 @@ export class NodeStore {
     const skills = JSON.stringify(
       n.skills.map((s) => ({ name: s.name, version: s.version, description: s.description })),
     );
+    // Health belongs to a worker process: a new session (a restart) starts without any.
+    const sameSession = existing?.session === n.session;
     const status = deriveStatus({
       state: r.state,
-      health: existing?.health ?? null,
+      health: sameSession ? (existing?.health ?? null) : null,
       running_tasks: r.load.running_tasks,
       max_concurrent_tasks: n.max_concurrent_tasks,
     });
@@ -111,6 +113,7 @@ export class NodeStore {
       left_at: r.left_at,
       status,
     });
+    if (existing && !sameSession) this.#q.clearHealth.run(n.node_id);
     // Heartbeats rewrite the row every second; the skill index only when the skills changed.
     if (existing?.skills !== skills) {
       this.#q.deleteSkills.run(n.node_id);
@@ -118,10 +121,10 @@ export class NodeStore {
     }
   }
 
-  /** Returns false when the node has no row yet. */
+  /** Returns false when the node has no row yet, or its row is of another session. */
   #updateHealth(h: NodeHealthRecord): boolean {
     const row = this.#q.nodeBasics.get(h.node_id);
-    if (!row) return false;
+    if (!row || row.session !== h.session) return false;
     const status = deriveStatus({ ...row, health: h.status });
     this.#q.updateHealth.run({
       node_id: h.node_id,

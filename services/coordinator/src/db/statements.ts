@@ -15,7 +15,10 @@ type HealthWrite = Pick<
   | "missed_heartbeats"
   | "status"
 >;
-type NodeBasics = Pick<NodeRow, "state" | "health" | "running_tasks" | "max_concurrent_tasks" | "skills">;
+type NodeBasics = Pick<
+  NodeRow,
+  "session" | "state" | "health" | "running_tasks" | "max_concurrent_tasks" | "skills"
+>;
 
 const NODE_COLUMNS = [
   "node_id",
@@ -66,6 +69,7 @@ export interface Statements {
   upsertNode: S<[NodeWrite]>;
   updateHealth: S<[HealthWrite]>;
   nodeBasics: S<[string], NodeBasics>;
+  clearHealth: S<[string]>;
   deleteSkills: S<[string]>;
   insertSkill: S<[string, string, string | null]>;
   getNode: S<[string], NodeRow>;
@@ -91,7 +95,11 @@ export function prepareStatements(db: Database.Database): Statements {
       WHERE node_id = @node_id
     `),
     nodeBasics: db.prepare<[string], NodeBasics>(
-      "SELECT state, health, running_tasks, max_concurrent_tasks, skills FROM nodes WHERE node_id = ?",
+      "SELECT session, state, health, running_tasks, max_concurrent_tasks, skills FROM nodes WHERE node_id = ?",
+    ),
+    clearHealth: db.prepare<[string]>(
+      `UPDATE nodes SET health = NULL, health_reason = NULL, health_since = NULL, health_checked_at = NULL,
+        missed_heartbeats = 0 WHERE node_id = ?`,
     ),
     deleteSkills: db.prepare<[string]>("DELETE FROM node_skills WHERE node_id = ?"),
     insertSkill: db.prepare<[string, string, string | null]>(
