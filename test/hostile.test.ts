@@ -3,6 +3,7 @@ import { Kvm } from "@nats-io/kv";
 import { connectBus, encode, type NatsConnection } from "@openclaw/bus";
 import { silentLogger } from "@openclaw/log";
 import { envelope, names } from "@openclaw/protocol";
+import { nodeDescriptor } from "@openclaw/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXAMPLE_SKILLS, getJson, startTestCluster, type TestCluster, waitForNodes } from "./cluster.js";
 
@@ -28,23 +29,7 @@ describe("hostile input on the bus", () => {
     const n = names(c.prefix);
     const registry = c.processes[0];
     const sender = { service: "worker", instance: "x" };
-    const node = (id: string) => ({
-      node_id: id,
-      session: "s",
-      hostname: "h",
-      platform: "linux",
-      arch: "x64",
-      ip_address: null,
-      tailscale_ip: null,
-      port: 1,
-      max_concurrent_tasks: 1,
-      heartbeat_interval_ms: 200,
-      labels: {},
-      zone: null,
-      skills: [],
-      agent_version: "0",
-      started_at: new Date().toISOString(),
-    });
+    const node = (id: string) => nodeDescriptor(id, { heartbeat_interval_ms: 200 });
     const js = jetstream(nc);
     const hostile: [string, Uint8Array][] = [
       [n.subjects.nodeMessage("evil1", "register"), new TextEncoder().encode("\u0000\u00ffnot json at all")],

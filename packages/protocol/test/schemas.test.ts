@@ -1,25 +1,13 @@
+import { nodeDescriptor } from "@openclaw/testing";
 import { describe, expect, it } from "vitest";
 import { envelope, NodeEvent, NodeHeartbeat, NodeRegister } from "../src/index.js";
 
 const sender = { service: "worker", instance: "w1" };
 
-export const descriptor = {
-  node_id: "w1",
-  session: "s-1",
-  hostname: "host",
-  platform: "linux",
-  arch: "x64",
-  ip_address: "10.0.0.2",
-  tailscale_ip: null,
-  port: 18789,
-  max_concurrent_tasks: 5,
-  heartbeat_interval_ms: 5000,
+const descriptor = nodeDescriptor("w1", {
   labels: { gpu: "true" },
-  zone: null,
   skills: [{ name: "echo", version: "1.0.0", description: "echo" }],
-  agent_version: "0.1.0",
-  started_at: new Date().toISOString(),
-};
+});
 
 describe("node messages", () => {
   it("accepts a well-formed registration", () => {

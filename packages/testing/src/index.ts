@@ -9,6 +9,7 @@
  * await worker.stop(); await nats.stop();
  * ```
  */
+export { nodeDescriptor, nodeRecord } from "./fixtures.js";
 export { type NatsServer, type NatsServerOptions, natsServerBinary, startNatsServer } from "./nats-server.js";
 export { OCLAW_BIN, type ServiceProcess, spawnOclaw } from "./process.js";
 export { uniquePrefix, waitFor } from "./wait.js";

@@ -3,13 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   EMPTY_LOAD,
-  EMPTY_STATS,
   envelope,
   type NodeEvent,
   type NodeHealthRecord,
   type NodeRecord,
   type SkillInfo,
 } from "@openclaw/protocol";
+import { nodeDescriptor, nodeRecord as shared } from "@openclaw/testing";
 
 export const T0 = "2026-02-16T16:00:00.000Z";
 const SENDER = { service: "test", instance: "t1" };
@@ -30,33 +30,20 @@ export function skill(name: string): SkillInfo {
 /** A valid `nodes` KV value. */
 export function nodeRecord(id: string, spec: NodeSpec = {}): NodeRecord {
   const left = spec.state === "left";
-  return {
-    node: {
-      node_id: id,
-      session: `s-${id}`,
-      hostname: `${id}.local`,
-      platform: "linux",
-      arch: "x64",
-      ip_address: "10.0.0.1",
-      tailscale_ip: null,
-      port: 18789,
-      max_concurrent_tasks: spec.max ?? 5,
-      heartbeat_interval_ms: 5000,
-      labels: spec.labels ?? {},
-      zone: null,
-      skills: (spec.skills ?? []).map(skill),
-      agent_version: "0.1.0",
-      started_at: T0,
-    },
+  const node = nodeDescriptor(id, {
+    max_concurrent_tasks: spec.max ?? 5,
+    heartbeat_interval_ms: 5000,
+    labels: spec.labels ?? {},
+    skills: (spec.skills ?? []).map(skill),
+    started_at: T0,
+  });
+  return shared(node, {
     state: spec.state ?? "active",
     registered_at: T0,
     last_heartbeat: spec.lastHeartbeat === undefined ? T0 : spec.lastHeartbeat,
     left_at: left ? T0 : null,
     load: { ...EMPTY_LOAD, running_tasks: spec.running ?? 0 },
-    stats: EMPTY_STATS,
-    applied_seq: 1,
-    applied_event: null,
-  };
+  });
 }
 
 /** A valid `node_health` KV value. */

@@ -1,38 +1,12 @@
-import { EMPTY_LOAD, EMPTY_STATS, type NodeRecord } from "@openclaw/protocol";
+import type { NodeRecord } from "@openclaw/protocol";
+import { nodeDescriptor, nodeRecord } from "@openclaw/testing";
 import { describe, expect, it } from "vitest";
 import { HealthTracker } from "../src/tracker.js";
 
 const INTERVAL = 1000;
 
 function record(session = "s1", state: "active" | "left" = "active"): NodeRecord {
-  const now = new Date(0).toISOString();
-  return {
-    node: {
-      node_id: "w1",
-      session,
-      hostname: "h",
-      platform: "linux",
-      arch: "x64",
-      ip_address: null,
-      tailscale_ip: null,
-      port: 1,
-      max_concurrent_tasks: 1,
-      heartbeat_interval_ms: INTERVAL,
-      labels: {},
-      zone: null,
-      skills: [],
-      agent_version: "0",
-      started_at: now,
-    },
-    state,
-    registered_at: now,
-    last_heartbeat: now,
-    left_at: state === "left" ? now : null,
-    load: EMPTY_LOAD,
-    stats: EMPTY_STATS,
-    applied_seq: 1,
-    applied_event: null,
-  };
+  return nodeRecord(nodeDescriptor("w1", { session, heartbeat_interval_ms: INTERVAL }), { state });
 }
 
 function tracker() {

@@ -1,4 +1,5 @@
 import { EMPTY_STATS, envelope, type NodeDescriptor, type NodeRecord } from "@openclaw/protocol";
+import { nodeDescriptor } from "@openclaw/testing";
 import { describe, expect, it } from "vitest";
 import { applyNodeMessage, type NodeMessage } from "../src/apply.js";
 
@@ -7,23 +8,11 @@ const T0 = "2026-11-21T10:00:00.000Z";
 const T1 = "2026-11-21T10:00:05.000Z";
 
 function node(session = "s1", skills = ["echo"]): NodeDescriptor {
-  return {
-    node_id: "w1",
+  return nodeDescriptor("w1", {
     session,
-    hostname: "h",
-    platform: "linux",
-    arch: "x64",
-    ip_address: null,
-    tailscale_ip: null,
-    port: 18789,
-    max_concurrent_tasks: 2,
-    heartbeat_interval_ms: 1000,
-    labels: {},
-    zone: null,
     skills: skills.map((name) => ({ name, version: null, description: "" })),
-    agent_version: "0.1.0",
     started_at: T0,
-  };
+  });
 }
 
 const register = (n: NodeDescriptor): NodeMessage => ({

@@ -24,7 +24,7 @@ export const SERVICES: Record<
     start: startHealthMonitor,
   },
   scheduler: { summary: "places tasks on nodes (leader-elected)", start: startScheduler },
-  worker: { summary: "a worker node: registers its skills and heartbeats", start: startWorker },
+  worker: { summary: "announces this machine's skills and capacity, and heartbeats", start: startWorker },
 };
 
 /** Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error. */
