@@ -62,6 +62,12 @@ describe("hostile input on the bus", () => {
     await registry?.waitForLog((l) => l.error_code === "OC-2002" && String(l.subject).includes("evil3"));
     await registry?.waitForLog((l) => l.error_code === "OC-2002" && String(l.subject).includes("evil5"));
 
+    // The coordinator and the health monitor say what they dropped, too.
+    const [, monitor, coordinator] = c.processes;
+    await coordinator?.waitForLog((l) => l.error_code === "OC-2002" && String(l.subject).includes("evil8"));
+    await coordinator?.waitForLog((l) => l.error_code === "OC-2002" && l.key === "evil9");
+    await monitor?.waitForLog((l) => l.error_code === "OC-2002" && l.key === "evil9");
+
     await c.worker("honest", EXAMPLE_SKILLS);
     const nodes = await waitForNodes(api, (list) =>
       list.some((x) => x.node_id === "honest" && x.status === "online"),

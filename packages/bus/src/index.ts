@@ -11,10 +11,12 @@
  */
 export { type Decoded, decode, encode } from "./codec.js";
 export { type BusConnectOptions, connectBus, type NatsConnection, redactUrl } from "./connection.js";
+export { errorMessage, isCasConflict, isNotFound } from "./errors.js";
 export { publishLeaderElected, publishNodeEvent } from "./events.js";
 export { LeaderLease, type LeaderLeaseOptions } from "./lease.js";
 export {
   type Cluster,
+  ensureRegistryConsumer,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
@@ -26,3 +28,4 @@ export {
   provisionCluster,
 } from "./provision.js";
 export { type ServiceContext, startServiceContext } from "./service-context.js";
+export { type BucketWatch, pause, type WatchBucketOptions, watchBucket } from "./watch.js";

@@ -13,6 +13,7 @@ import {
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Names, OcError } from "@openclaw/protocol";
+import { isNotFound } from "./errors.js";
 
 export type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 export type { KV, KvEntry, KvWatchEntry } from "@nats-io/kv";
@@ -49,10 +50,6 @@ export async function jetStreamManagerOf(nc: NatsConnection): Promise<JetStreamM
   }
 }
 
-function isNotFound(err: unknown): boolean {
-  return /not found/i.test((err as Error).message);
-}
-
 /**
  * Creates the stream, or brings an existing one to this config. Safe to race: when several
  * processes start at once, the losers of the create see the stream on their next look.
@@ -81,16 +78,55 @@ async function ensureStream(
   }
 }
 
-async function ensureKv(kvm: Kvm, bucket: string, opts: { ttl?: number; history?: number }): Promise<KV> {
+async function ensureKv(
+  kvm: Kvm,
+  jsm: JetStreamManager,
+  bucket: string,
+  opts: { ttl?: number; history?: number },
+): Promise<KV> {
+  let kv: KV | undefined;
+  for (let attempt = 0; !kv; attempt++) {
+    try {
+      kv = await kvm.create(bucket, {
+        history: opts.history ?? 1,
+        ttl: opts.ttl ?? 0,
+        storage: StorageType.File,
+      });
+    } catch (err) {
+      // Lost a create race, or the bucket exists with other settings: use it as it is.
+      kv = await kvm.open(bucket).catch(() => undefined);
+      if (!kv && attempt >= 5) throw err;
+      if (!kv) await new Promise((r) => setTimeout(r, 20 * (attempt + 1)));
+    }
+  }
+  // An existing bucket keeps the TTL it was made with: bring it to the configured one, so a
+  // changed election timeout takes effect (leases read the bucket's TTL before they act on it).
+  const ttl = opts.ttl ?? 0;
+  if ((await kv.status()).ttl !== ttl) {
+    await jsm.streams.update(`KV_${bucket}`, { max_age: ttl * NS });
+  }
+  return kv;
+}
+
+/** The durable consumer the registry replicas share on the NODES stream. Safe to race. */
+export async function ensureRegistryConsumer(jsm: JetStreamManager, names: Names): Promise<void> {
+  const consumer = names.consumers.registry;
+  const exists = () =>
+    jsm.consumers.info(names.streams.nodes, consumer).then(
+      () => true,
+      (err) => (isNotFound(err) ? false : Promise.reject(err)),
+    );
+  if (await exists()) return;
   try {
-    return await kvm.create(bucket, {
-      history: opts.history ?? 1,
-      ttl: opts.ttl ?? 0,
-      storage: StorageType.File,
+    await jsm.consumers.add(names.streams.nodes, {
+      durable_name: consumer,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: 30_000 * NS,
+      max_ack_pending: 10_000,
     });
   } catch (err) {
-    if (!/already in use|exists/i.test((err as Error).message)) throw err;
-    return kvm.open(bucket);
+    if (!(await exists())) throw err;
   }
 }
 
@@ -126,30 +162,12 @@ export async function provisionCluster(
     // The server refuses a dedupe window longer than the max age.
     duplicate_window: Math.min(120_000, options.eventsMaxAgeMs) * NS,
   });
-  const consumer = names.consumers.registry;
-  const consumerExists = () =>
-    jsm.consumers.info(names.streams.nodes, consumer).then(
-      () => true,
-      (err) => (isNotFound(err) ? false : Promise.reject(err)),
-    );
-  if (!(await consumerExists())) {
-    try {
-      await jsm.consumers.add(names.streams.nodes, {
-        durable_name: consumer,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        ack_wait: 30_000 * NS,
-        max_ack_pending: 10_000,
-      });
-    } catch (err) {
-      if (!(await consumerExists())) throw err;
-    }
-  }
+  await ensureRegistryConsumer(jsm, names);
   const kvm = new Kvm(js);
   const [nodes, nodeHealth, leases] = await Promise.all([
-    ensureKv(kvm, names.buckets.nodes, {}),
-    ensureKv(kvm, names.buckets.nodeHealth, {}),
-    ensureKv(kvm, names.buckets.leases, { ttl: options.leaseTtlMs }),
+    ensureKv(kvm, jsm, names.buckets.nodes, {}),
+    ensureKv(kvm, jsm, names.buckets.nodeHealth, {}),
+    ensureKv(kvm, jsm, names.buckets.leases, { ttl: options.leaseTtlMs }),
   ]);
   return { nc, js, jsm, names, kv: { nodes, nodeHealth, leases } };
 }

@@ -130,4 +130,79 @@ describe("LeaderLease", () => {
     for (const x of [a, b, c]) await x.lease.stop();
     for (const conn of conns) await conn.close();
   });
+
+  it("gives the lease up when taking over fails, so another instance leads instead of nobody", async () => {
+    const n = names(uniquePrefix());
+    const cluster = await provisionCluster(nc, n, { eventsMaxAgeMs: 60_000, leaseTtlMs: 1500 });
+    let failures = 0;
+    const flaky = new LeaderLease({
+      kv: cluster.kv.leases,
+      role: "r",
+      holder: "flaky",
+      ttlMs: 1500,
+      renewMs: 200,
+      log,
+      onElected: () => {
+        failures += 1;
+        throw new Error("state rebuild failed");
+      },
+    });
+    flaky.start();
+    await waitFor(() => failures > 0);
+    const steady = new LeaderLease({
+      kv: cluster.kv.leases,
+      role: "r",
+      holder: "steady",
+      ttlMs: 1500,
+      renewMs: 200,
+      log,
+    });
+    steady.start();
+    // Well before the TTL: the failed instance released the key instead of renewing it forever.
+    await waitFor(() => steady.isLeader() || flaky.isLeader(), { timeout: 1200 });
+    expect(flaky.isLeader()).toBe(false);
+    await flaky.stop();
+    await waitFor(() => steady.isLeader(), { timeout: 3000 });
+    await steady.stop();
+  });
+
+  it("never counts on a longer lease than the bucket keeps, and provisioning brings the bucket to the configured TTL", async () => {
+    const n = names(uniquePrefix());
+    const cluster = await provisionCluster(nc, n, { eventsMaxAgeMs: 60_000, leaseTtlMs: 1500 });
+    // Configured for 10 s, but the bucket expires keys after 1.5 s: the lease must use 1.5 s.
+    const a = new LeaderLease({
+      kv: cluster.kv.leases,
+      role: "r",
+      holder: "a",
+      ttlMs: 10_000,
+      renewMs: 1000,
+      log,
+    });
+    a.start();
+    await waitFor(() => a.isLeader());
+    const b = new LeaderLease({
+      kv: cluster.kv.leases,
+      role: "r",
+      holder: "b",
+      ttlMs: 10_000,
+      renewMs: 200,
+      log,
+    });
+    b.start();
+    const until = Date.now() + 4000;
+    let both = 0;
+    await waitFor(
+      () => {
+        if (a.isLeader() && b.isLeader()) both += 1;
+        return Date.now() > until;
+      },
+      { timeout: 6000, interval: 10 },
+    );
+    expect(both).toBe(0);
+    await a.stop();
+    await b.stop();
+
+    await provisionCluster(nc, n, { eventsMaxAgeMs: 60_000, leaseTtlMs: 4000 });
+    expect((await cluster.kv.leases.status()).ttl).toBe(4000);
+  });
 });

@@ -7,6 +7,8 @@ describe("durations", () => {
     ["5s", 5000],
     ["1m", 60_000],
     ["1h", 3_600_000],
+    ["7d", 604_800_000],
+    [2.0005, 2001],
     ["1.5s", 1500],
     ["90", 90_000],
     [" 2s ", 2000],
@@ -16,7 +18,7 @@ describe("durations", () => {
     expect(parseDuration(input)).toBe(ms);
   });
 
-  it.each(["abc", "5 minutes", "-1s", "1d", "", "ms"])("refuses %j", (input) => {
+  it.each(["abc", "5 minutes", "-1s", "1w", "", "ms"])("refuses %j", (input) => {
     expect(parseDuration(input)).toBeUndefined();
   });
 

@@ -97,10 +97,23 @@ export const NodeRecord = z.strictObject({
   left_at: z.iso.datetime().nullable(),
   load: NodeLoad,
   stats: NodeStats,
-  /** Stream sequence of the last NODES message applied, so redeliveries and reorders are ignored. */
-  applied_seq: z.number().int().min(0),
-  /** The event that message produced, re-published (deduplicated) if it is delivered again. */
-  applied_event: z.enum(["joined", "updated", "left"]).nullable(),
+  /**
+   * NODES stream sequence of the last register/leave applied, and of the last heartbeat applied:
+   * kept apart so a heartbeat handled first (by another replica) never hides an earlier register.
+   */
+  membership_seq: z.number().int().min(0),
+  heartbeat_seq: z.number().int().min(0),
+  /**
+   * An event written with the change but maybe not yet published (the registry died in between);
+   * whoever handles this node next publishes it (deduplicated by its id) and clears it.
+   */
+  pending_event: z
+    .strictObject({
+      kind: z.enum(["joined", "updated", "left"]),
+      seq: z.number().int().min(0),
+      reason: z.string().max(200),
+    })
+    .nullable(),
 });
 export type NodeRecord = z.infer<typeof NodeRecord>;
 

@@ -37,8 +37,9 @@ export function nodeRecord(
     left_at: null,
     load: EMPTY_LOAD,
     stats: EMPTY_STATS,
-    applied_seq: 1,
-    applied_event: null,
+    membership_seq: 1,
+    heartbeat_seq: 0,
+    pending_event: null,
     ...overrides,
   };
 }

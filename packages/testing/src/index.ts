@@ -12,4 +12,4 @@
 export { nodeDescriptor, nodeRecord } from "./fixtures.js";
 export { type NatsServer, type NatsServerOptions, natsServerBinary, startNatsServer } from "./nats-server.js";
 export { OCLAW_BIN, type ServiceProcess, spawnOclaw } from "./process.js";
-export { uniquePrefix, waitFor } from "./wait.js";
+export { StopWaiting, uniquePrefix, waitFor } from "./wait.js";

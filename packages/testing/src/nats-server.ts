@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { waitFor } from "./wait.js";
+import { StopWaiting, waitFor } from "./wait.js";
 
 export interface NatsServerOptions {
   /** Enable JetStream with a store in a temp dir. @default true */
@@ -42,6 +42,7 @@ export function natsServerBinary(): string {
   return bin;
 }
 
+/** Resolves when the child has exited; at once when it already has (by a signal too). */
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once("exit", () => resolve()));
@@ -68,7 +69,12 @@ process.once("exit", () => {
  * writes it to a ports file, so parallel test files never collide and never touch a server
  * that already runs on 4222.
  */
-export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
+export function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
+  return start(options, []);
+}
+
+/** `storeDirs`: work dirs of earlier runs (before restarts) that hold this server's store. */
+async function start(options: NatsServerOptions, storeDirs: string[]): Promise<NatsServer> {
   const bin = natsServerBinary();
   const workDir = mkdtempSync(join(tmpdir(), "oc-nats-"));
   const ownsStore = options.storeDir === undefined;
@@ -93,22 +99,38 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   });
   child.once("exit", () => running.delete(child));
 
-  const port = await waitFor(
-    () => {
-      if (child.exitCode !== null) throw new Error(`nats-server exited: ${stderr}`);
-      const file = readdirSync(portsDir).find((f) => f.endsWith(".ports"));
-      if (!file) return undefined;
-      const ports = JSON.parse(readFileSync(join(portsDir, file), "utf8")) as { nats?: string[] };
-      const url = ports.nats?.[0];
-      return url ? Number(new URL(url).port) : undefined;
-    },
-    { timeout: 10_000, interval: 20, message: "nats-server did not write its ports file" },
-  );
-  await waitFor(() => tcpOpen(port), {
-    timeout: 10_000,
-    interval: 20,
-    message: "nats-server did not accept connections",
-  });
+  const gone = () => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new StopWaiting(`nats-server exited (${child.exitCode ?? child.signalCode}): ${stderr}`);
+    }
+  };
+  let port: number;
+  try {
+    port = await waitFor(
+      () => {
+        gone();
+        const file = readdirSync(portsDir).find((f) => f.endsWith(".ports"));
+        if (!file) return undefined;
+        const ports = JSON.parse(readFileSync(join(portsDir, file), "utf8")) as { nats?: string[] };
+        const url = ports.nats?.[0];
+        return url ? Number(new URL(url).port) : undefined;
+      },
+      { timeout: 10_000, interval: 20, message: "nats-server did not write its ports file" },
+    );
+    await waitFor(
+      async () => {
+        gone();
+        return tcpOpen(port);
+      },
+      { timeout: 10_000, interval: 20, message: "nats-server did not accept connections" },
+    );
+  } catch (err) {
+    // Leave nothing behind: not the process, not the temp dir (a store passed in is the caller's).
+    child.kill("SIGKILL");
+    await exited(child);
+    rmSync(workDir, { recursive: true, force: true });
+    throw err;
+  }
 
   const server: NatsServer = {
     url: `nats://127.0.0.1:${port}`,
@@ -122,8 +144,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
         await exited(child);
         clearTimeout(timer);
       }
-      if (!opts.keepStore && ownsStore) rmSync(workDir, { recursive: true, force: true });
-      else rmSync(confFile, { force: true });
+      // The work dir holds the store only when this run created it.
+      if (opts.keepStore && ownsStore) rmSync(confFile, { force: true });
+      else rmSync(workDir, { recursive: true, force: true });
+      if (!opts.keepStore) for (const dir of storeDirs) rmSync(dir, { recursive: true, force: true });
     },
     async kill() {
       child.kill("SIGKILL");
@@ -131,7 +155,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     },
     async restart() {
       await server.stop({ keepStore: true });
-      return startNatsServer({ ...options, port, storeDir });
+      return start({ ...options, port, storeDir }, ownsStore ? [workDir, ...storeDirs] : storeDirs);
     },
   };
   return server;

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { waitFor } from "./wait.js";
+import { StopWaiting, waitFor } from "./wait.js";
 
 /** The built `oclaw` entry point of this repository. */
 export const OCLAW_BIN = fileURLToPath(new URL("../../cli/dist/bin.js", import.meta.url));
@@ -19,7 +19,7 @@ export interface ServiceProcess {
   ): Promise<Record<string, unknown>>;
   /** Sends a signal and waits for the exit; resolves with the exit code (or signal name). */
   signal(sig: NodeJS.Signals, timeout?: number): Promise<number | string>;
-  /** Resolves when the process exits, with its code or signal. */
+  /** Resolves when the process has exited and its output is read, with its code or signal. */
   exited(): Promise<number | string>;
   /** SIGTERM, then SIGKILL after a grace period. Safe to call twice. */
   stop(): Promise<void>;
@@ -60,12 +60,19 @@ export function spawnOclaw(
   child.stderr?.on("data", (d: Buffer) => {
     err += d.toString();
   });
-  const exit = new Promise<number | string>((resolve) =>
+  let closed = false;
+  // Resolves on `close` (every line the process wrote has been read), or a second after `exit`
+  // should something else hold its pipes open.
+  const exit = new Promise<number | string>((resolve) => {
+    child.once("close", (code, sig) => {
+      closed = true;
+      resolve(code ?? sig ?? "unknown");
+    });
     child.once("exit", (code, sig) => {
       children.delete(child);
-      resolve(code ?? sig ?? "unknown");
-    }),
-  );
+      setTimeout(() => resolve(code ?? sig ?? "unknown"), 1000).unref();
+    });
+  });
   const proc: ServiceProcess = {
     child,
     pid: child.pid ?? -1,
@@ -75,8 +82,11 @@ export function spawnOclaw(
       waitFor(
         () => {
           const found = logs.find(match);
-          if (!found && child.exitCode !== null) {
-            throw new Error(`process exited (${child.exitCode}) before the log line: ${err.slice(-2000)}`);
+          // After `close`, not `exit`: by then every line the process wrote has been read.
+          if (!found && closed) {
+            throw new StopWaiting(
+              `process exited (${child.exitCode ?? child.signalCode}) before the log line (args: ${args.join(" ")}): ${err.slice(-2000)}`,
+            );
           }
           return found;
         },

@@ -1,4 +1,15 @@
-/** Polls `fn` until it returns a truthy value (returned) or the deadline passes (throws with the last error). */
+/**
+ * Thrown from a `waitFor` condition to give up at once: the condition can never become true
+ * (the process it waits on has exited, ...). Every other error is retried until the deadline.
+ */
+export class StopWaiting extends Error {
+  override readonly name = "StopWaiting";
+}
+
+/**
+ * Polls `fn` until it returns a truthy value (returned) or the deadline passes (throws with the
+ * last error). A `StopWaiting` thrown by `fn` is rethrown at once.
+ */
 export async function waitFor<T>(
   fn: () => T | Promise<T>,
   options: { timeout?: number; interval?: number; message?: string } = {},
@@ -12,6 +23,7 @@ export async function waitFor<T>(
       const value = await fn();
       if (value) return value as NonNullable<T>;
     } catch (err) {
+      if (err instanceof StopWaiting) throw err;
       lastError = err;
     }
     if (Date.now() > deadline) {

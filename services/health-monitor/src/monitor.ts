@@ -1,10 +1,14 @@
+import { randomUUID } from "node:crypto";
 import {
   decode,
   encode,
+  errorMessage,
+  isCasConflict,
   LeaderLease,
   publishLeaderElected,
   publishNodeEvent,
   type ServiceContext,
+  watchBucket,
 } from "@openclaw/bus";
 import { envelope, type NodeEvent, NodeHealthRecord, NodeHeartbeat, NodeRecord } from "@openclaw/protocol";
 import { HealthTracker, type Transition } from "./tracker.js";
@@ -15,6 +19,10 @@ export interface HealthMonitor {
 }
 
 export const HEALTH_MONITOR_ROLE = "health-monitor";
+
+/** Ages are measured on the monotonic clock: a wall-clock step cannot mark every node dead. */
+const now = () => performance.now();
+const toIso = (t: number) => new Date(Date.now() - (performance.now() - t)).toISOString();
 
 /**
  * The health monitor. Every instance watches heartbeats and the node table, so a standby is warm;
@@ -27,7 +35,12 @@ export async function startHealthMonitor(ctx: ServiceContext): Promise<HealthMon
     heartbeatTimeoutMs: config.coordinator.heartbeat_timeout,
     unhealthyThreshold: config.health.unhealthy_threshold,
     healthyThreshold: config.health.healthy_threshold,
+    toIso,
   });
+  /** Events decided but not yet published, in order, each with a fixed id (so a retry is deduplicated). */
+  let outbox: NodeEvent[] = [];
+  /** KV revision of each node_health key as this leader last wrote or read it, for compare-and-set. */
+  const revisions = new Map<string, number>();
   let stopped = false;
 
   const lease = new LeaderLease({
@@ -39,60 +52,102 @@ export async function startHealthMonitor(ctx: ServiceContext): Promise<HealthMon
     log,
     onElected: async (term) => {
       await adoptPublishedHealth();
+      // Whatever this instance missed while it was not leading is not the nodes' fault.
+      tracker.grace(now());
       await publishLeaderElected(ctx, HEALTH_MONITOR_ROLE, term).catch((err) =>
-        log.warn({ error: (err as Error).message }, "could not publish leader_elected"),
+        log.warn({ error: errorMessage(err) }, "could not publish leader_elected"),
       );
       // Leadership is active once this callback returns: check right after, not at the next tick.
       setTimeout(() => void runCheck(), 0);
     },
+    onLost: () => {
+      outbox = [];
+      revisions.clear();
+    },
   });
 
   async function adoptPublishedHealth(): Promise<void> {
-    const keys = await cluster.kv.nodeHealth.keys();
-    for await (const key of keys) {
+    revisions.clear();
+    for await (const key of await cluster.kv.nodeHealth.keys()) {
       const entry = await cluster.kv.nodeHealth.get(key);
-      if (entry?.operation !== "PUT") continue;
+      if (!entry) continue;
+      revisions.set(key, entry.revision);
+      if (entry.operation !== "PUT") continue;
       const rec = decode(NodeHealthRecord, entry.value);
       if (rec.ok) tracker.adopt(rec.value);
     }
   }
 
+  function toEvent(t: Transition): NodeEvent {
+    const rec = tracker.record(t.nodeId, now());
+    const base = { ...envelope(ctx.sender), id: randomUUID(), node_id: t.nodeId };
+    if (t.to === "offline")
+      return { ...base, kind: "offline", reason: t.reason, last_seen: rec?.last_seen ?? null };
+    if (t.to === "suspect") {
+      return {
+        ...base,
+        kind: "suspect",
+        missed_heartbeats: rec?.missed_heartbeats ?? 0,
+        last_seen: rec?.last_seen ?? null,
+      };
+    }
+    return { ...base, kind: "online", previous: t.from === "offline" ? "offline" : "suspect" };
+  }
+
+  /** Publishes queued events, then writes changed records; what fails is retried at the next check. */
   async function apply(transitions: Transition[]): Promise<void> {
     if (!lease.isLeader()) return;
-    const now = Date.now();
     for (const t of transitions) {
       if (!t.emit) continue;
-      const rec = tracker.record(t.nodeId, now);
-      const base = { ...envelope(ctx.sender), node_id: t.nodeId };
-      let event: NodeEvent;
-      if (t.to === "offline")
-        event = { ...base, kind: "offline", reason: t.reason, last_seen: rec?.last_seen ?? null };
-      else if (t.to === "suspect") {
-        event = {
-          ...base,
-          kind: "suspect",
-          missed_heartbeats: rec?.missed_heartbeats ?? 0,
-          last_seen: rec?.last_seen ?? null,
-        };
-      } else event = { ...base, kind: "online", previous: t.from === "offline" ? "offline" : "suspect" };
       log.info({ node_id: t.nodeId, from: t.from, to: t.to, reason: t.reason }, `node ${t.to}`);
-      await publishNodeEvent(ctx, event);
+      outbox.push(toEvent(t));
     }
-    for (const rec of tracker.takeDirty(now)) {
-      await cluster.kv.nodeHealth.put(rec.node_id, encode(rec));
+    while (outbox.length > 0 && lease.isLeader()) {
+      await publishNodeEvent(ctx, outbox[0] as NodeEvent);
+      outbox.shift();
+    }
+    for (const { record, version } of tracker.dirty(now())) {
+      if (!lease.isLeader()) return; // fenced: a deposed leader writes nothing more
+      await writeHealth(record);
+      tracker.written(record.node_id, version);
+    }
+  }
+
+  async function writeHealth(record: NodeHealthRecord): Promise<void> {
+    const key = record.node_id;
+    const value = encode(record);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const revision = revisions.get(key);
+      try {
+        const next =
+          revision === undefined
+            ? await cluster.kv.nodeHealth.create(key, value)
+            : await cluster.kv.nodeHealth.update(key, value, revision);
+        revisions.set(key, next);
+        return;
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+        // Written by a leader that has since lost the lease: take the current revision and overwrite.
+        const entry = await cluster.kv.nodeHealth.get(key);
+        if (entry) revisions.set(key, entry.revision);
+        else revisions.delete(key);
+      }
     }
   }
 
   let queue = Promise.resolve();
   /** Serialises every state change, so writes and events keep their order. */
-  function enqueue(work: () => Promise<void>): void {
+  function enqueue(work: () => Promise<void>): Promise<void> {
     queue = queue.then(work).catch((err) => {
-      log.error({ error: (err as Error).message, error_code: "OC-5000" }, "health update failed");
+      log.error(
+        { error: errorMessage(err), error_code: "OC-5000" },
+        "health update failed; retrying at the next check",
+      );
     });
+    return queue;
   }
   function runCheck(): Promise<void> {
-    enqueue(() => apply(lease.isLeader() ? tracker.check(Date.now()) : []));
-    return queue;
+    return enqueue(() => apply(lease.isLeader() ? tracker.check(now()) : []));
   }
 
   const heartbeats = cluster.nc.subscribe(names.subjects.nodeMessageWildcard("heartbeat"), {
@@ -104,24 +159,31 @@ export async function startHealthMonitor(ctx: ServiceContext): Promise<HealthMon
         log.debug({ subject: msg.subject, error_code: "OC-2002" }, "invalid heartbeat ignored");
         return;
       }
-      const t = tracker.observeHeartbeat(hb.value.node_id, hb.value.session, Date.now());
-      if (t) enqueue(() => apply([t]));
+      const t = tracker.observeHeartbeat(hb.value.node_id, hb.value.session, now());
+      if (t) void enqueue(() => apply([t]));
     },
   });
 
-  const watch = await cluster.kv.nodes.watch();
-  const watching = (async () => {
-    for await (const entry of watch) {
-      if (entry.operation !== "PUT") continue;
-      const rec = decode(NodeRecord, entry.value);
-      if (!rec.ok || rec.value.node.node_id !== entry.key) {
-        log.warn({ key: entry.key, error_code: "OC-2002" }, "invalid node record ignored");
-        continue;
-      }
-      const t = tracker.observeNode(rec.value, Date.now());
-      if (t) enqueue(() => apply([t]));
+  void (async () => {
+    for await (const s of cluster.nc.status()) {
+      // While disconnected this process saw no heartbeats: that says nothing about the nodes.
+      if (s.type === "reconnect") tracker.grace(now());
     }
-  })();
+  })().catch(() => undefined);
+
+  const nodes = watchBucket({
+    kv: cluster.kv.nodes,
+    bucket: names.buckets.nodes,
+    schema: NodeRecord,
+    keyOf: (r) => r.node.node_id,
+    onValue: (r) => {
+      const t = tracker.observeNode(r, now());
+      if (t) void enqueue(() => apply([t]));
+    },
+    log,
+  });
+  // Know every node before leading, or a new leader would judge a table it has not read yet.
+  await nodes.ready;
 
   lease.start();
   const timer = setInterval(() => void runCheck(), config.coordinator.heartbeat_check_interval);
@@ -129,6 +191,7 @@ export async function startHealthMonitor(ctx: ServiceContext): Promise<HealthMon
     {
       heartbeat_timeout_ms: config.coordinator.heartbeat_timeout,
       check_interval_ms: config.coordinator.heartbeat_check_interval,
+      nodes: tracker.size,
     },
     "health monitor started",
   );
@@ -140,8 +203,7 @@ export async function startHealthMonitor(ctx: ServiceContext): Promise<HealthMon
       stopped = true;
       clearInterval(timer);
       heartbeats.unsubscribe();
-      watch.stop();
-      await watching.catch(() => undefined);
+      await nodes.stop();
       await queue;
       await lease.stop();
     },

@@ -7,6 +7,8 @@ export interface TrackerOptions {
   unhealthyThreshold: number;
   /** Heartbeats in a row before suspect/offline becomes online again. */
   healthyThreshold: number;
+  /** Turns a time of the tracker's clock into a wall-clock ISO string for records. */
+  toIso?: (t: number) => string;
 }
 
 export interface Transition {
@@ -28,21 +30,24 @@ interface Tracked {
   lastSeen: number;
   missed: number;
   consecutive: number;
-  /** The record changed since it was last written to the node_health bucket. */
-  dirty: boolean;
+  /** Bumped on every change; the record is dirty while `version > written`. */
+  version: number;
+  written: number;
 }
 
 /**
- * Node liveness from heartbeats, using only this process's clock (ages are measured from when
- * heartbeats arrived here), so clock skew between machines cannot mark a node dead. Pure: the
- * caller passes `now` and decides what to write and publish.
+ * Node liveness from heartbeats, measured on this process's own clock from when heartbeats
+ * arrived here, so clock skew between machines cannot kill a node. Pure: the caller passes `now`
+ * (a monotonic clock in production) and decides what to write and publish.
  */
 export class HealthTracker {
   readonly #o: TrackerOptions;
+  readonly #toIso: (t: number) => string;
   readonly #nodes = new Map<string, Tracked>();
 
   constructor(options: TrackerOptions) {
     this.#o = options;
+    this.#toIso = options.toIso ?? ((t) => new Date(t).toISOString());
   }
 
   get size(): number {
@@ -54,17 +59,17 @@ export class HealthTracker {
     const id = record.node.node_id;
     const t = this.#nodes.get(id);
     if (record.state === "left") {
-      if (!t?.active) {
-        if (!t) this.#nodes.set(id, this.#fresh(record, now, "offline", "left"));
+      if (!t) {
+        this.#nodes.set(id, this.#fresh(record, now, "offline", "left"));
         return undefined;
       }
+      if (!t.active) return undefined;
       t.active = false;
       return this.#move(id, t, "offline", "left", now, false);
     }
     if (!t || t.session !== record.node.session || !t.active) {
       const from = t?.status;
-      const fresh = this.#fresh(record, now, "online", "registered");
-      this.#nodes.set(id, fresh);
+      this.#nodes.set(id, this.#fresh(record, now, "online", "registered"));
       return { nodeId: id, from, to: "online", reason: "registered", emit: false };
     }
     t.intervalMs = record.node.heartbeat_interval_ms;
@@ -75,12 +80,14 @@ export class HealthTracker {
   observeHeartbeat(nodeId: string, session: string, now: number): Transition | undefined {
     const t = this.#nodes.get(nodeId);
     if (!t?.active || t.session !== session) return undefined;
+    // "In a row": a gap of more than one and a half intervals restarts the count.
+    if (t.status !== "online" && now - t.lastSeen > t.intervalMs * 1.5) t.consecutive = 0;
     t.lastSeen = now;
-    if (t.missed !== 0) t.dirty = true;
+    if (t.missed !== 0) this.#touch(t);
     t.missed = 0;
     if (t.status === "online") return undefined;
     t.consecutive += 1;
-    t.dirty = true;
+    this.#touch(t);
     if (t.consecutive < this.#o.healthyThreshold) return undefined;
     return this.#move(nodeId, t, "online", "heartbeats resumed", now, true);
   }
@@ -92,9 +99,10 @@ export class HealthTracker {
       if (!t.active) continue;
       const age = now - t.lastSeen;
       const missed = Math.floor(age / t.intervalMs);
-      if (missed !== t.missed) {
+      // Once offline the count stops moving: a long-dead node costs no write per check.
+      if (missed !== t.missed && t.status !== "offline") {
         t.missed = missed;
-        t.dirty = true;
+        this.#touch(t);
       }
       if (age > this.#o.heartbeatTimeoutMs) {
         if (t.status !== "offline") out.push(this.#move(id, t, "offline", "heartbeat_timeout", now, true));
@@ -106,42 +114,57 @@ export class HealthTracker {
   }
 
   /**
+   * This process could not see heartbeats for a while (it was disconnected, or just took over):
+   * count every node as seen now, so its own blindness does not mark nodes dead.
+   */
+  grace(now: number): void {
+    for (const t of this.#nodes.values()) if (t.active && t.lastSeen < now) t.lastSeen = now;
+  }
+
+  /**
    * Adopts what a previous leader published (the node_health bucket), so a new leader reports
    * transitions relative to it. Liveness stays this process's own observation.
    */
   adopt(record: NodeHealthRecord): void {
     const t = this.#nodes.get(record.node_id);
-    if (!t || t.session !== record.session) return;
+    if (!t || t.session !== record.session || !t.active) return;
     t.status = record.status;
     t.reason = record.reason;
-    t.since = Date.parse(record.since);
     t.consecutive = record.status === "online" ? 0 : record.consecutive_heartbeats;
+    t.written = t.version; // what the bucket holds is what we now hold
   }
 
-  /** Records whose content changed since the last call, ready for the node_health bucket. */
-  takeDirty(now: number): NodeHealthRecord[] {
-    const out: NodeHealthRecord[] = [];
+  /** Records changed since they were last written, each with the version to confirm. */
+  dirty(now: number): { record: NodeHealthRecord; version: number }[] {
+    const out: { record: NodeHealthRecord; version: number }[] = [];
     for (const [id, t] of this.#nodes) {
-      if (!t.dirty) continue;
-      t.dirty = false;
-      out.push(this.record(id, now) as NodeHealthRecord);
+      if (t.version > t.written) out.push({ record: this.#record(id, t, now), version: t.version });
     }
     return out;
   }
 
+  /** The record was stored at `version`; it stays dirty if it changed since. */
+  written(nodeId: string, version: number): void {
+    const t = this.#nodes.get(nodeId);
+    if (t && version > t.written) t.written = version;
+  }
+
   record(nodeId: string, now: number): NodeHealthRecord | undefined {
     const t = this.#nodes.get(nodeId);
-    if (!t) return undefined;
+    return t ? this.#record(nodeId, t, now) : undefined;
+  }
+
+  #record(nodeId: string, t: Tracked, now: number): NodeHealthRecord {
     return {
       node_id: nodeId,
       session: t.session,
       status: t.status,
       reason: t.reason,
-      since: new Date(t.since).toISOString(),
-      last_seen: new Date(t.lastSeen).toISOString(),
+      since: this.#toIso(t.since),
+      last_seen: this.#toIso(t.lastSeen),
       missed_heartbeats: t.missed,
       consecutive_heartbeats: t.consecutive,
-      checked_at: new Date(now).toISOString(),
+      checked_at: this.#toIso(now),
     };
   }
 
@@ -156,8 +179,13 @@ export class HealthTracker {
       lastSeen: now,
       missed: 0,
       consecutive: 0,
-      dirty: true,
+      version: 1,
+      written: 0,
     };
+  }
+
+  #touch(t: Tracked): void {
+    t.version += 1;
   }
 
   #move(id: string, t: Tracked, to: HealthState, reason: string, now: number, emit: boolean): Transition {
@@ -166,7 +194,7 @@ export class HealthTracker {
     t.reason = reason;
     t.since = now;
     t.consecutive = 0;
-    t.dirty = true;
+    this.#touch(t);
     return { nodeId: id, from, to, reason, emit };
   }
 }

@@ -34,7 +34,7 @@ describe("health tracker", () => {
     expect(t.check(4000)).toEqual([]);
     expect(t.check(5001)).toMatchObject([{ to: "offline", from: "suspect", reason: "heartbeat_timeout" }]);
     expect(t.check(9000)).toEqual([]);
-    expect(t.record("w1", 9000)?.missed_heartbeats).toBe(9);
+    expect(t.record("w1", 9000)?.missed_heartbeats).toBe(5); // frozen once offline
   });
 
   it("regular heartbeats keep a node online", () => {
@@ -93,12 +93,37 @@ describe("health tracker", () => {
     expect(t.observeHeartbeat("w1", "s1", 300)).toMatchObject({ from: "offline", to: "online" });
   });
 
-  it("hands out each changed record once for writing", () => {
+  it("keeps a record dirty until it is written, and again when it changes meanwhile", () => {
     const t = tracker();
     t.observeNode(record(), 0);
-    expect(t.takeDirty(0)).toHaveLength(1);
-    expect(t.takeDirty(0)).toHaveLength(0);
+    const [first] = t.dirty(0);
+    expect(first?.record.status).toBe("online");
+    expect(t.dirty(0)).toHaveLength(1); // not written yet: still dirty
+    t.written("w1", first?.version ?? 0);
+    expect(t.dirty(0)).toHaveLength(0);
     t.check(3000);
-    expect(t.takeDirty(3000)[0]?.status).toBe("suspect");
+    const [second] = t.dirty(3000);
+    expect(second?.record.status).toBe("suspect");
+    t.check(5001); // changes again before the write of `second` lands
+    t.written("w1", second?.version ?? 0);
+    expect(t.dirty(5001)[0]?.record.status).toBe("offline");
+  });
+
+  it("needs the healthy heartbeats in a row: a gap restarts the count", () => {
+    const t = tracker();
+    t.observeNode(record(), 0);
+    t.check(6000);
+    expect(t.observeHeartbeat("w1", "s1", 7000)).toBeUndefined();
+    // 14 s of silence, then one heartbeat: not two in a row.
+    expect(t.observeHeartbeat("w1", "s1", 21_000)).toBeUndefined();
+    expect(t.observeHeartbeat("w1", "s1", 22_000)).toMatchObject({ to: "online" });
+  });
+
+  it("grace counts every node as just seen, after the monitor's own blindness", () => {
+    const t = tracker();
+    t.observeNode(record(), 0);
+    t.grace(10_000);
+    expect(t.check(10_500)).toEqual([]);
+    expect(t.check(13_000)).toMatchObject([{ to: "suspect" }]);
   });
 });

@@ -16,15 +16,12 @@ export type NodeMessage =
 export type NodeEventKind = "joined" | "updated" | "left";
 
 export type Outcome =
-  /**
-   * Nothing to write (stale, duplicate, or from a session that is not the current one). When the
-   * message was already applied and produced an event, `republish` names it: the first delivery
-   * may have crashed between the write and the publish.
-   */
-  | { action: "ignore"; why: string; republish?: NodeEventKind }
+  /** Nothing to write (stale, duplicate, or from a session that is not the current one). */
+  | { action: "ignore"; why: string }
   /** The node is unknown or its session changed: ask the worker to register again. */
   | { action: "reregister"; why: string }
-  | { action: "write"; record: NodeRecord; event?: NodeEventKind };
+  /** Write this record; when it carries a `pending_event`, publish that event after the write. */
+  | { action: "write"; record: NodeRecord };
 
 function sameDescriptor(a: NodeDescriptor, b: NodeDescriptor): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -32,8 +29,9 @@ function sameDescriptor(a: NodeDescriptor, b: NodeDescriptor): boolean {
 
 /**
  * What one NODES message does to a node's record. Pure: the registry applies the outcome with
- * compare-and-set and publishes the event. `seq` is the message's stream sequence and `at` the
- * server's receive time, so replicas agree and clock skew between machines does not matter.
+ * compare-and-set and publishes the record's pending event. `seq` is the message's stream
+ * sequence and `at` the server's receive time, so replicas agree and clock skew does not matter.
+ * `current` must have no pending event left (the caller publishes it first).
  */
 export function applyNodeMessage(
   current: NodeRecord | undefined,
@@ -41,20 +39,14 @@ export function applyNodeMessage(
   seq: number,
   at: string,
 ): Outcome {
-  if (current && seq <= current.applied_seq) {
-    if (seq === current.applied_seq && current.applied_event) {
-      return { action: "ignore", why: "already applied", republish: current.applied_event };
-    }
-    return { action: "ignore", why: "already applied" };
-  }
   switch (msg.kind) {
     case "register": {
+      if (current && seq <= current.membership_seq) return { action: "ignore", why: "already applied" };
       const node = msg.body.node;
       const rejoin = !current || current.state === "left" || current.node.session !== node.session;
       if (rejoin) {
         return {
           action: "write",
-          event: "joined",
           record: {
             node,
             state: "active",
@@ -64,52 +56,62 @@ export function applyNodeMessage(
             load: EMPTY_LOAD,
             // Task counters belong to the node id, not the process: keep them across restarts.
             stats: current?.stats ?? EMPTY_STATS,
-            applied_seq: seq,
-            applied_event: "joined",
+            membership_seq: seq,
+            heartbeat_seq: current?.heartbeat_seq ?? 0,
+            pending_event: { kind: "joined", seq, reason: "" },
           },
         };
       }
       const changed = !sameDescriptor(current.node, node);
       return {
         action: "write",
-        ...(changed ? { event: "updated" as const } : {}),
         record: {
           ...current,
           node,
-          last_heartbeat: at,
-          applied_seq: seq,
-          applied_event: changed ? "updated" : null,
+          last_heartbeat: later(current.last_heartbeat, at),
+          membership_seq: seq,
+          pending_event: changed ? { kind: "updated", seq, reason: "" } : null,
         },
       };
     }
     case "heartbeat": {
       const hb = msg.body;
+      if (current && seq <= current.heartbeat_seq) return { action: "ignore", why: "already applied" };
       if (!current || current.state === "left")
         return { action: "reregister", why: "heartbeat from an unregistered node" };
       if (current.node.session !== hb.session)
         return { action: "reregister", why: "heartbeat from another session" };
       return {
         action: "write",
-        record: { ...current, load: hb.load, last_heartbeat: at, applied_seq: seq, applied_event: null },
+        record: {
+          ...current,
+          load: hb.load,
+          last_heartbeat: later(current.last_heartbeat, at),
+          heartbeat_seq: seq,
+        },
       };
     }
     case "leave": {
       const leave = msg.body;
+      if (current && seq <= current.membership_seq) return { action: "ignore", why: "already applied" };
       if (!current || current.state === "left") return { action: "ignore", why: "node is not active" };
       if (current.node.session !== leave.session)
         return { action: "ignore", why: "leave from a stale session" };
       return {
         action: "write",
-        event: "left",
         record: {
           ...current,
           state: "left",
           left_at: at,
           load: EMPTY_LOAD,
-          applied_seq: seq,
-          applied_event: "left",
+          membership_seq: seq,
+          pending_event: { kind: "left", seq, reason: leave.reason || "left the cluster" },
         },
       };
     }
   }
+}
+
+function later(a: string | null, b: string): string {
+  return a !== null && a > b ? a : b;
 }

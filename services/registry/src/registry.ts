@@ -1,4 +1,14 @@
-import { type Cluster, decode, encode, type JsMsg, type ServiceContext } from "@openclaw/bus";
+import {
+  type Cluster,
+  decode,
+  encode,
+  ensureRegistryConsumer,
+  errorMessage,
+  isCasConflict,
+  type JsMsg,
+  pause,
+  type ServiceContext,
+} from "@openclaw/bus";
 import {
   envelope,
   type NodeEvent,
@@ -7,7 +17,7 @@ import {
   NodeRecord,
   NodeRegister,
 } from "@openclaw/protocol";
-import { applyNodeMessage, type NodeEventKind, type NodeMessage } from "./apply.js";
+import { applyNodeMessage, type NodeMessage } from "./apply.js";
 
 export interface Registry {
   stop(): Promise<void>;
@@ -17,6 +27,12 @@ const SCHEMAS = { register: NodeRegister, heartbeat: NodeHeartbeat, leave: NodeL
 /** A worker is asked to re-register at most this often. */
 const REREGISTER_EVERY_MS = 5000;
 
+interface Known {
+  record: NodeRecord | undefined;
+  /** KV revision of `record`; 0 when the key does not exist. */
+  revision: number;
+}
+
 /**
  * The registry: consumes the NODES stream through one durable consumer shared by every replica
  * (so replicas split the work) and keeps the `nodes` KV bucket, writing by compare-and-set.
@@ -24,13 +40,11 @@ const REREGISTER_EVERY_MS = 5000;
 export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
   const { cluster, log } = ctx;
   const { names } = cluster;
-  /** Last record and revision this replica wrote or read per node: saves a read per heartbeat. */
-  const cache = new Map<string, { record: NodeRecord | undefined; revision: number }>();
+  /** What this replica last wrote per node: a starting point for compare-and-set, never trusted alone. */
+  const cache = new Map<string, Known>();
   const lastReregister = new Map<string, number>();
-
-  const consumer = await cluster.js.consumers.get(names.streams.nodes, names.consumers.registry);
-  const messages = await consumer.consume({ max_messages: 512 });
-  let stopped = false;
+  const abort = new AbortController();
+  let messages: { close(): Promise<unknown> } | undefined;
 
   function parse(m: JsMsg): NodeMessage | undefined {
     const parts = names.parseNodeSubject(m.subject);
@@ -47,10 +61,8 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
       );
       return undefined;
     }
-    const bodyId =
-      kind === "register"
-        ? (decoded.value as NodeRegister).node.node_id
-        : (decoded.value as NodeHeartbeat).node_id;
+    const msg = { kind, body: decoded.value } as NodeMessage;
+    const bodyId = msg.kind === "register" ? msg.body.node.node_id : msg.body.node_id;
     if (bodyId !== parts.nodeId) {
       log.warn(
         { subject: m.subject, node_id: parts.nodeId, error_code: "OC-2002" },
@@ -58,10 +70,10 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
       );
       return undefined;
     }
-    return { kind, body: decoded.value } as NodeMessage;
+    return msg;
   }
 
-  async function read(nodeId: string): Promise<{ record: NodeRecord | undefined; revision: number }> {
+  async function read(nodeId: string): Promise<Known> {
     const entry = await cluster.kv.nodes.get(nodeId);
     if (entry?.operation !== "PUT") return { record: undefined, revision: entry?.revision ?? 0 };
     const decoded = decode(NodeRecord, entry.value);
@@ -74,6 +86,13 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
     return { record: decoded.ok ? decoded.value : undefined, revision: entry.revision };
   }
 
+  async function write(nodeId: string, known: Known, record: NodeRecord): Promise<number> {
+    const value = encode(record);
+    return known.revision === 0
+      ? cluster.kv.nodes.create(nodeId, value)
+      : cluster.kv.nodes.update(nodeId, value, known.revision);
+  }
+
   async function handle(m: JsMsg): Promise<void> {
     const msg = parse(m);
     if (!msg) {
@@ -82,42 +101,56 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
     }
     const nodeId = msg.kind === "register" ? msg.body.node.node_id : msg.body.node_id;
     const at = m.time.toISOString();
-    let state = cache.get(nodeId) ?? (await read(nodeId));
-    const reason = msg.kind === "leave" ? msg.body.reason : "";
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const outcome = applyNodeMessage(state.record, msg, m.seq, at);
-      if (outcome.action === "ignore") {
-        // Already written by an earlier delivery that may have died before publishing its event.
-        if (outcome.republish && state.record) {
-          await publishEvent(cluster, ctx, nodeId, outcome.republish, state.record, m.seq, reason);
+    let known = cache.get(nodeId) ?? (await read(nodeId));
+    let fresh = !cache.has(nodeId);
+    for (let attempt = 0; attempt < 50; attempt++) {
+      // An event an earlier handler wrote but may not have published: publish it now (its id makes
+      // a repeat a no-op) and clear it with the write below.
+      const pending = known.record?.pending_event;
+      if (known.record && pending) await publishEvent(cluster, ctx, known.record, pending);
+      const base = known.record && pending ? { ...known.record, pending_event: null } : known.record;
+      const outcome = applyNodeMessage(base, msg, m.seq, at);
+      if (outcome.action !== "write") {
+        if (!fresh) {
+          // Decided from this replica's cache: another replica may know better. Look once more.
+          known = await read(nodeId);
+          fresh = true;
+          continue;
         }
+        if (outcome.action === "reregister") requestReregister(nodeId, outcome.why);
+        if (base && pending) await clearPending(nodeId, known, base);
         break;
       }
-      if (outcome.action === "reregister") {
-        requestReregister(nodeId, outcome.why);
-        break;
-      }
-      // Write first, publish after: only the replica whose compare-and-set wins announces the
-      // change, and the event's message id (the NODES sequence) makes a re-publish a no-op.
       try {
-        const value = encode(outcome.record);
-        const revision =
-          state.revision === 0
-            ? await cluster.kv.nodes.create(nodeId, value)
-            : await cluster.kv.nodes.update(nodeId, value, state.revision);
-        cache.set(nodeId, { record: outcome.record, revision });
+        const revision = await write(nodeId, known, outcome.record);
+        known = { record: outcome.record, revision };
+        cache.set(nodeId, known);
       } catch (err) {
-        if (!/wrong last sequence|key exists/i.test((err as Error).message)) throw err;
-        state = await read(nodeId); // another replica wrote first: re-read and re-apply
+        if (!isCasConflict(err)) throw err;
+        known = await read(nodeId); // another replica wrote first: re-read and re-apply
+        fresh = true;
         continue;
       }
-      if (outcome.event) {
-        await publishEvent(cluster, ctx, nodeId, outcome.event, outcome.record, m.seq, reason);
-        log.info({ node_id: nodeId, event: outcome.event }, `node ${outcome.event}`);
+      const event = outcome.record.pending_event;
+      if (event) {
+        await publishEvent(cluster, ctx, outcome.record, event);
+        log.info({ node_id: nodeId, event: event.kind }, `node ${event.kind}`);
+        await clearPending(nodeId, known, { ...outcome.record, pending_event: null });
       }
       break;
     }
     m.ack();
+  }
+
+  /** Clears a published pending event; if the record moved on, whoever moved it saw and published it. */
+  async function clearPending(nodeId: string, known: Known, cleared: NodeRecord): Promise<void> {
+    try {
+      const revision = await write(nodeId, known, cleared);
+      cache.set(nodeId, { record: cleared, revision });
+    } catch (err) {
+      if (!isCasConflict(err)) throw err;
+      cache.delete(nodeId);
+    }
   }
 
   function requestReregister(nodeId: string, why: string): void {
@@ -131,18 +164,47 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
     );
   }
 
+  /** Consumes until stopped; if the durable consumer disappears, it is created again. */
   const loop = (async () => {
-    for await (const m of messages) {
+    while (!abort.signal.aborted) {
       try {
-        await handle(m);
+        await ensureRegistryConsumer(cluster.jsm, names);
+        const consumer = await cluster.js.consumers.get(names.streams.nodes, names.consumers.registry);
+        const iter = await consumer.consume({ max_messages: 512 });
+        messages = iter;
+        if (abort.signal.aborted) await iter.close();
+        void (async () => {
+          for await (const s of iter.status()) {
+            if (
+              s.type === "consumer_deleted" ||
+              s.type === "consumer_not_found" ||
+              s.type === "stream_not_found"
+            ) {
+              log.warn(
+                { consumer: names.consumers.registry, status: s.type },
+                "registry consumer is gone; recreating it",
+              );
+              await iter.close();
+            }
+          }
+        })().catch(() => undefined);
+        for await (const m of iter) {
+          try {
+            await handle(m);
+          } catch (err) {
+            cache.delete(m.subject.split(".")[2] ?? "");
+            log.error(
+              { subject: m.subject, error: errorMessage(err), error_code: "OC-5000" },
+              "node message failed; will retry",
+            );
+            m.nak(1000);
+          }
+        }
       } catch (err) {
-        cache.clear();
-        log.error(
-          { subject: m.subject, error: (err as Error).message, error_code: "OC-5000" },
-          "node message failed; will retry",
-        );
-        m.nak(1000);
+        if (abort.signal.aborted) break;
+        log.warn({ error: errorMessage(err) }, "consuming node messages failed; retrying");
       }
+      await pause(1000, abort.signal);
     }
   })();
 
@@ -152,9 +214,9 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
   );
   return {
     async stop() {
-      if (stopped) return;
-      stopped = true;
-      await messages.close();
+      if (abort.signal.aborted) return;
+      abort.abort();
+      await messages?.close();
       await loop.catch(() => undefined);
     },
   };
@@ -163,20 +225,19 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
 async function publishEvent(
   cluster: Cluster,
   ctx: ServiceContext,
-  nodeId: string,
-  kind: NodeEventKind,
   record: NodeRecord,
-  seq: number,
-  reason: string,
+  pending: NonNullable<NodeRecord["pending_event"]>,
 ): Promise<void> {
-  const base = { ...envelope(ctx.sender), id: `${cluster.names.streams.nodes}-${seq}`, node_id: nodeId };
+  const nodeId = record.node.node_id;
+  // The id is the NODES sequence that caused the event, so re-publishing it is deduplicated.
+  const base = { ...envelope(ctx.sender), id: `reg-${pending.seq}`, node_id: nodeId };
   const event: NodeEvent =
-    kind === "joined"
-      ? { ...base, kind, node: record.node, registered_at: record.registered_at }
-      : kind === "updated"
-        ? { ...base, kind, node: record.node }
-        : { ...base, kind, reason: reason || "left the cluster" };
-  await cluster.js.publish(cluster.names.subjects.nodeEvent(nodeId, kind), encode(event), {
+    pending.kind === "joined"
+      ? { ...base, kind: "joined", node: record.node, registered_at: record.registered_at }
+      : pending.kind === "updated"
+        ? { ...base, kind: "updated", node: record.node }
+        : { ...base, kind: "left", reason: pending.reason };
+  await cluster.js.publish(cluster.names.subjects.nodeEvent(nodeId, pending.kind), encode(event), {
     msgID: event.id,
   });
 }

@@ -72,10 +72,16 @@ export async function scanSkills(dir: string): Promise<SkillScan> {
   const problems: SkillProblem[] = [];
   let entries: string[];
   try {
-    entries = (await readdir(dir, { withFileTypes: true }))
-      .filter((e) => e.isDirectory() && !e.name.startsWith("."))
-      .map((e) => e.name)
-      .sort();
+    const all = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith("."));
+    entries = [];
+    for (const e of all) {
+      // Follow symlinks: a skill folder linked in from elsewhere is a skill folder.
+      const isDir =
+        e.isDirectory() ||
+        (e.isSymbolicLink() && (await stat(join(dir, e.name)).catch(() => undefined))?.isDirectory());
+      if (isDir) entries.push(e.name);
+    }
+    entries.sort();
   } catch (err) {
     return {
       skills: [],

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { encode, type ServiceContext } from "@openclaw/bus";
+import { encode, errorMessage, type ServiceContext } from "@openclaw/bus";
 import {
   CLUSTER_VERSION,
   EMPTY_LOAD,
@@ -14,6 +14,9 @@ import {
 } from "@openclaw/protocol";
 import { MachineLoad, machineAddresses } from "./machine.js";
 import { type SkillScan, scanSkills } from "./skills.js";
+
+/** The most skills one node announces (the protocol's limit). */
+const MAX_SKILLS = 1000;
 
 export interface Worker {
   readonly nodeId: string;
@@ -52,8 +55,15 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
     }
   }
 
-  function describe(skills: SkillInfo[]): NodeDescriptor {
+  function describe(all: SkillInfo[]): NodeDescriptor {
     const addr = machineAddresses();
+    const skills = all.slice(0, MAX_SKILLS);
+    if (all.length > MAX_SKILLS) {
+      nodeLog.warn(
+        { skills: all.length, error_code: "OC-3001" },
+        `only the first ${MAX_SKILLS} skills are announced`,
+      );
+    }
     return NodeDescriptor.parse({
       node_id: nodeId,
       session,
@@ -76,6 +86,8 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
   let current = describe(scan.skills);
 
   async function register(why: string): Promise<void> {
+    // Never after leave: a register in flight past stop() would bring the node back.
+    if (stopped) return;
     const msg: NodeRegister = { ...envelope(ctx.sender), node: current };
     try {
       await cluster.js.publish(names.subjects.nodeMessage(nodeId, "register"), encode(msg), {
@@ -124,19 +136,28 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
     await register("skills changed");
   }
 
+  /** Work in flight, so stop() can wait for it before leaving. */
+  const inflight = new Set<Promise<void>>();
+  function track(what: string, work: () => Promise<void>): void {
+    if (stopped) return;
+    const p = work()
+      .catch((err) => nodeLog.error({ error: errorMessage(err), error_code: "OC-5000" }, `${what} failed`))
+      .finally(() => inflight.delete(p));
+    inflight.add(p);
+  }
   const commands = cluster.nc.subscribe(names.subjects.nodeCommand(nodeId, "reregister"), {
-    callback: () => void register("registry asked"),
+    callback: () => track("register", () => register("registry asked")),
   });
   void (async () => {
     for await (const s of cluster.nc.status()) {
-      if (s.type === "reconnect" && !stopped) await register("reconnected to NATS");
+      if (s.type === "reconnect") track("register", () => register("reconnected to NATS"));
     }
   })().catch(() => undefined);
 
   await register("started");
   await heartbeat();
-  const beat = setInterval(() => void heartbeat().catch(() => undefined), w.heartbeat_interval);
-  const poll = setInterval(() => void rescan().catch(() => undefined), w.skills_poll_interval);
+  const beat = setInterval(() => track("heartbeat", heartbeat), w.heartbeat_interval);
+  const poll = setInterval(() => track("skills rescan", rescan), w.skills_poll_interval);
   nodeLog.info(
     { skills_dir: skillsDir, skills: scan.skills.length, heartbeat_interval_ms: w.heartbeat_interval },
     "worker started",
@@ -152,6 +173,7 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
       clearInterval(beat);
       clearInterval(poll);
       commands.unsubscribe();
+      await Promise.all(inflight);
       const msg: NodeLeave = { ...envelope(ctx.sender), node_id: nodeId, session, reason };
       try {
         await cluster.js.publish(names.subjects.nodeMessage(nodeId, "leave"), encode(msg), {

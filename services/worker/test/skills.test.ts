@@ -82,6 +82,17 @@ describe("scanSkills", () => {
     ]);
   });
 
+  it("follows symlinked skill folders and ignores plain files", async () => {
+    const { symlinkSync } = await import("node:fs");
+    const elsewhere = skillsDir({ shared: { "SKILL.md": md("name: shared\ndescription: Linked in") } });
+    const dir = skillsDir({});
+    symlinkSync(join(elsewhere, "shared"), join(dir, "linked"));
+    writeFileSync(join(dir, "README.md"), "not a skill");
+    const scan = await scanSkills(dir);
+    expect(scan.skills.map((s) => s.name)).toEqual(["shared"]);
+    expect(scan.problems).toEqual([]);
+  });
+
   it("reports a missing directory without throwing", async () => {
     const scan = await scanSkills("/nonexistent/skills");
     expect(scan.skills).toEqual([]);

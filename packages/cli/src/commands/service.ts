@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { type ServiceContext, startServiceContext } from "@openclaw/bus";
+import { redactUrl, type ServiceContext, startServiceContext } from "@openclaw/bus";
 import { type Config, ConfigError, loadConfig } from "@openclaw/config";
 import { startCoordinator } from "@openclaw/coordinator";
 import { startHealthMonitor } from "@openclaw/health-monitor";
@@ -30,7 +30,12 @@ export const SERVICES: Record<
 /** Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
-export function loadServiceConfig(service: string, options: Record<string, unknown>): Config {
+/** Loads the configuration `service` runs with; on a bad one, says why and exits 2. */
+export function loadServiceConfig(
+  service: string,
+  options: Record<string, unknown>,
+  command: string = service,
+): Config {
   try {
     return loadConfig({
       configFile: options.config as string | undefined,
@@ -41,7 +46,7 @@ export function loadServiceConfig(service: string, options: Record<string, unkno
     }).config;
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`oclaw ${service}: invalid configuration [${err.code}]\n`);
+      process.stderr.write(`oclaw ${command}: invalid configuration [${err.code}]\n`);
       for (const line of err.lines) process.stderr.write(`  ${line}\n`);
       process.exit(EXIT.usage);
     }
@@ -69,8 +74,15 @@ export async function runService(service: string, options: Record<string, unknow
     level: config.log.level,
     format: config.log.format,
   });
+  // A rejection nobody handled leaves the service in a state nobody knows: exit, and let the
+  // supervisor (systemd, `oclaw up`, ...) start a fresh one.
   process.on("unhandledRejection", (reason) => {
-    log.error({ error: String(reason), error_code: "OC-5000" }, "unhandled rejection");
+    const err = reason instanceof Error ? reason : undefined;
+    log.fatal(
+      { error: err?.message ?? String(reason), stack: err?.stack, error_code: "OC-5000" },
+      "unhandled rejection; exiting",
+    );
+    flushAndExit(log, EXIT.failed);
   });
   process.on("uncaughtException", (err) => {
     log.fatal({ error: err.message, stack: err.stack, error_code: "OC-5000" }, "uncaught exception; exiting");
@@ -85,6 +97,13 @@ export async function runService(service: string, options: Record<string, unknow
   let ctx: ServiceContext | undefined;
   let handle: Stoppable | undefined;
   let stopping = false;
+  // Kept, so a stop during startup waits for it: closing the connection under a starting service
+  // would keep a worker that has already registered from announcing that it leaves.
+  const starting = (async () => {
+    log.info({ nats_url: redactUrl(config.communication.nats_url) }, `starting ${service}`);
+    ctx = await startServiceContext({ config, service, instance, log });
+    handle = await def.start(ctx);
+  })();
   const stop = async (signal: string) => {
     if (stopping) {
       log.warn({ signal }, "second signal: exiting now");
@@ -98,10 +117,14 @@ export async function runService(service: string, options: Record<string, unknow
     }, 15_000);
     force.unref();
     try {
+      const startFailed = await starting.then(
+        () => false,
+        () => true,
+      );
       await handle?.stop();
       await ctx?.close();
       log.info("stopped");
-      flushAndExit(log, EXIT.ok);
+      flushAndExit(log, startFailed ? EXIT.failed : EXIT.ok);
     } catch (err) {
       log.error({ error: (err as Error).message }, "error while stopping");
       flushAndExit(log, EXIT.failed);
@@ -112,17 +135,13 @@ export async function runService(service: string, options: Record<string, unknow
   watchSupervisor(() => void stop("supervisor exited"));
 
   try {
-    log.info(
-      { nats_url: config.communication.nats_url.replace(/\/\/[^@/]*@/g, "//***@") },
-      `starting ${service}`,
-    );
-    ctx = await startServiceContext({ config, service, instance, log });
-    handle = await def.start(ctx);
-    if (stopping) await handle.stop();
+    await starting;
   } catch (err) {
     const code = isOcError(err) ? err.code : "OC-5000";
     log.fatal({ error: (err as Error).message, error_code: code }, `${service} failed to start`);
     process.stderr.write(`oclaw ${service}: [${code}] ${(err as Error).message}\n`);
+    // A stop under way closes the context and exits (1) itself.
+    if (stopping) return;
     await ctx?.close().catch(() => undefined);
     flushAndExit(log, EXIT.failed);
   }
@@ -149,8 +168,15 @@ function flushAndExit(log: Logger, code: number): void {
 
 export function registerServiceCommands(program: Command): void {
   for (const [name, def] of Object.entries(SERVICES)) {
-    const cmd = program.command(name).description(`run the ${name} service: ${def.summary}`);
-    addConfigFlags(cmd, name);
+    const cmd = program
+      .command(name)
+      .description(
+        `run the ${name} service: ${def.summary}. Takes every configuration flag (docs/configuration.md).`,
+      );
+    addConfigFlags(cmd, name).option(
+      "--instance <id>",
+      "instance id for logs and leases; default <service>-<host>-<pid>",
+    );
     if (name === "worker") {
       cmd
         .option(

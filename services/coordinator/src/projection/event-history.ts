@@ -1,8 +1,8 @@
-import { type Cluster, decode, type JsMsg } from "@openclaw/bus";
+import { type Cluster, decode, type JsMsg, pause } from "@openclaw/bus";
 import type { Logger } from "@openclaw/log";
 import { NodeEvent } from "@openclaw/protocol";
 import type { NodeStore } from "../db/node-store.js";
-import { pause, type Stoppable } from "./loop.js";
+import type { Stoppable } from "./loop.js";
 
 type OrderedOptions = Exclude<Parameters<Cluster["js"]["consumers"]["get"]>[1], string | undefined>;
 

@@ -1,9 +1,8 @@
-import type { Cluster } from "@openclaw/bus";
+import { type Cluster, watchBucket } from "@openclaw/bus";
 import type { Logger } from "@openclaw/log";
 import { NodeHealthRecord, NodeRecord } from "@openclaw/protocol";
 import type { NodeStore } from "../db/node-store.js";
 import { followEventHistory } from "./event-history.js";
-import { watchBucket } from "./kv-watch.js";
 import { WriteCoalescer } from "./write-coalescer.js";
 
 export interface ProjectionOptions {

@@ -1,0 +1,78 @@
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { StopWaiting, spawnOclaw, startNatsServer, waitFor } from "../src/index.js";
+
+describe("waitFor", () => {
+  it("retries other errors until the deadline, but gives up at once on StopWaiting", async () => {
+    let calls = 0;
+    await expect(
+      waitFor(
+        () => {
+          calls++;
+          throw new Error("not yet");
+        },
+        { timeout: 200, interval: 10 },
+      ),
+    ).rejects.toThrow(/within 200ms: not yet/);
+    expect(calls).toBeGreaterThan(2);
+
+    const started = Date.now();
+    await expect(
+      waitFor(
+        () => {
+          throw new StopWaiting("never going to happen");
+        },
+        { timeout: 10_000 },
+      ),
+    ).rejects.toThrow("never going to happen");
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe("spawnOclaw", () => {
+  it("waitForLog fails as soon as the process has exited, not at its timeout", async () => {
+    const proc = spawnOclaw(["no-such-command"]);
+    const started = Date.now();
+    await expect(proc.waitForLog(() => false, 30_000)).rejects.toThrow(/exited \(2\) before the log line/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
+
+describe("startNatsServer", () => {
+  const savedTmp = process.env.TMPDIR;
+  afterEach(() => {
+    if (savedTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = savedTmp;
+  });
+
+  it("fails fast when nats-server cannot start, and leaves neither its temp dir nor a process", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), "oc-testing-"));
+    try {
+      process.env.TMPDIR = tmp; // os.tmpdir() reads it on every call
+      const started = Date.now();
+      await expect(startNatsServer({ extraConfig: "this is { not valid" })).rejects.toThrow(
+        /nats-server exited/,
+      );
+      expect(Date.now() - started).toBeLessThan(8000);
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it("removes every temp dir after a restart", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), "oc-testing-"));
+    try {
+      process.env.TMPDIR = tmp;
+      const first = await startNatsServer();
+      const second = await first.restart();
+      expect(second.port).toBe(first.port);
+      await second.stop();
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
