@@ -1,39 +1,14 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { SETTING_SOURCES } from "@openclaw/config";
-import { type ServiceProcess, spawnOclaw } from "@openclaw/testing";
+import { freePort, spawnOclaw } from "@openclaw/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { startTestCluster } from "./cluster.js";
 
 const dir = mkdtempSync(join(tmpdir(), "oc-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** The exit code, or "still running" after `ms` (then the process is killed). */
-async function exitWithin(proc: ServiceProcess, ms: number): Promise<number | string> {
-  let timer: NodeJS.Timeout | undefined;
-  const result = await Promise.race([
-    proc.exited(),
-    new Promise<string>((r) => {
-      timer = setTimeout(() => r("still running"), ms);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (result === "still running") await proc.stop();
-  return result;
-}
 
 /** A module loaded into an `oclaw` process before its own code (`node --import`). */
 function preload(name: string, source: string): Record<string, string> {
@@ -115,7 +90,7 @@ describe("oclaw <service> process lifecycle", () => {
       cwd: dir,
       env: { ...env, OPENCLAW_NATS_CONNECT_TIMEOUT: "60s" },
     });
-    expect(await exitWithin(proc, 15_000)).toBe(1);
+    expect(await proc.exitWithin(15_000)).toBe(1);
     const line = proc.logs.find((l) => String(l.message).startsWith("unhandled rejection"));
     expect(line).toMatchObject({
       level: "fatal",
@@ -148,7 +123,7 @@ describe("oclaw <service> process lifecycle", () => {
       const skills = join(dir, "no-skills");
       mkdirSync(skills, { recursive: true });
       const worker = cluster.spawn("worker", ["--node-id", "w-term", "--skills-dir", skills], env);
-      expect(await exitWithin(worker, 20_000)).toBe(0);
+      expect(await worker.exitWithin(20_000)).toBe(0);
       const messages = worker.logs.map((l) => l.message);
       expect(messages).toContain("registered");
       expect(messages).toContain("stopping");

@@ -1,21 +1,10 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type ServiceProcess, spawnOclaw, waitFor } from "@openclaw/testing";
+import { freePort, type ServiceProcess, spawnOclaw, waitFor } from "@openclaw/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { type ApiNode, getJson } from "./cluster.js";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const dir = mkdtempSync(join(tmpdir(), "oc-up-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,20 +24,6 @@ function alive(pid: number): boolean {
   } catch {
     return true;
   }
-}
-
-/** The exit code, or "still running" after `ms` (then the process is killed). */
-async function exitWithin(proc: ServiceProcess, ms: number): Promise<number | string> {
-  let timer: NodeJS.Timeout | undefined;
-  const result = await Promise.race([
-    proc.exited(),
-    new Promise<string>((r) => {
-      timer = setTimeout(() => r("still running"), ms);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (result === "still running") await proc.stop();
-  return result;
 }
 
 function said(up: ServiceProcess): string[] {
@@ -171,7 +146,7 @@ describe("oclaw up (npm start)", () => {
       }
 
       process.kill(pids.get("scheduler") as number, "SIGKILL");
-      expect(await exitWithin(up, 20_000)).toBe(1);
+      expect(await up.exitWithin(20_000)).toBe(1);
       expect(up.stderr()).toMatch(/scheduler \(pid \d+\) exited \(killed by SIGKILL\); stopping the cluster/);
       for (const s of ["worker", "coordinator", "health-monitor", "registry", "nats-server"]) {
         expect(said(up)).toContain(`  stopped ${s}`);
@@ -189,7 +164,7 @@ describe("oclaw up (npm start)", () => {
       const pids = servicePids(up);
       const natsPid = Number(readFileSync(natsPidFile(dataDir), "utf8"));
       process.kill(natsPid, "SIGKILL");
-      expect(await exitWithin(up, 20_000)).toBe(1);
+      expect(await up.exitWithin(20_000)).toBe(1);
       expect(up.stderr()).toMatch(/nats-server \(pid \d+\) killed by SIGKILL; stopping the cluster/);
       for (const pid of pids.values()) expect(alive(pid), String(pid)).toBe(false);
     } finally {

@@ -11,5 +11,6 @@
  */
 export { nodeDescriptor, nodeRecord } from "./fixtures.js";
 export { type NatsServer, type NatsServerOptions, natsServerBinary, startNatsServer } from "./nats-server.js";
+export { freePort } from "./net.js";
 export { OCLAW_BIN, type ServiceProcess, spawnOclaw } from "./process.js";
 export { StopWaiting, uniquePrefix, waitFor } from "./wait.js";

@@ -21,6 +21,8 @@ export interface ServiceProcess {
   signal(sig: NodeJS.Signals, timeout?: number): Promise<number | string>;
   /** Resolves when the process has exited and its output is read, with its code or signal. */
   exited(): Promise<number | string>;
+  /** The exit code (or signal), or "still running" after `ms`, in which case the process is stopped. */
+  exitWithin(ms: number): Promise<number | string>;
   /** SIGTERM, then SIGKILL after a grace period. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -100,6 +102,18 @@ export function spawnOclaw(
       return result;
     },
     exited: () => exit,
+    async exitWithin(ms) {
+      let timer: NodeJS.Timeout | undefined;
+      const result = await Promise.race([
+        exit,
+        new Promise<string>((r) => {
+          timer = setTimeout(() => r("still running"), ms);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (result === "still running") await proc.stop();
+      return result;
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) await proc.signal("SIGTERM", 10_000);
     },
