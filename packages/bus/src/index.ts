@@ -16,6 +16,7 @@ export { publishLeaderElected, publishNodeEvent } from "./events.js";
 export { LeaderLease, type LeaderLeaseOptions } from "./lease.js";
 export {
   type Cluster,
+  ensureDurable,
   ensureRegistryConsumer,
   type JetStreamClient,
   type JetStreamManager,

@@ -30,7 +30,7 @@ export interface Cluster {
   js: JetStreamClient;
   jsm: JetStreamManager;
   names: Names;
-  kv: { nodes: KV; nodeHealth: KV; leases: KV };
+  kv: { nodes: KV; nodeHealth: KV; leases: KV; tasks: KV; checkpoints: KV; scheduler: KV };
 }
 
 const NS = 1_000_000;
@@ -108,26 +108,36 @@ async function ensureKv(
   return kv;
 }
 
-/** The durable consumer the registry replicas share on the NODES stream. Safe to race. */
-export async function ensureRegistryConsumer(jsm: JetStreamManager, names: Names): Promise<void> {
-  const consumer = names.consumers.registry;
+/** A durable pull consumer with explicit acks (optionally filtered to one subject). Safe to race. */
+export async function ensureDurable(
+  jsm: JetStreamManager,
+  stream: string,
+  consumer: string,
+  filter?: string,
+): Promise<void> {
   const exists = () =>
-    jsm.consumers.info(names.streams.nodes, consumer).then(
+    jsm.consumers.info(stream, consumer).then(
       () => true,
       (err) => (isNotFound(err) ? false : Promise.reject(err)),
     );
   if (await exists()) return;
   try {
-    await jsm.consumers.add(names.streams.nodes, {
+    await jsm.consumers.add(stream, {
       durable_name: consumer,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: 30_000 * NS,
       max_ack_pending: 10_000,
+      ...(filter ? { filter_subject: filter } : {}),
     });
   } catch (err) {
     if (!(await exists())) throw err;
   }
+}
+
+/** The durable consumer the registry replicas share on the NODES stream. Safe to race. */
+export function ensureRegistryConsumer(jsm: JetStreamManager, names: Names): Promise<void> {
+  return ensureDurable(jsm, names.streams.nodes, names.consumers.registry);
 }
 
 /**
@@ -162,12 +172,32 @@ export async function provisionCluster(
     // The server refuses a dedupe window longer than the max age.
     duplicate_window: Math.min(120_000, options.eventsMaxAgeMs) * NS,
   });
+  await ensureStream(jsm, {
+    name: names.streams.sched,
+    subjects: [names.subjects.schedAll],
+    // A work queue: a message is gone once the scheduler has acted on it and acked it.
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    duplicate_window: 120_000 * NS,
+  });
+  await ensureStream(jsm, {
+    name: names.streams.dispatch,
+    subjects: [names.subjects.dispatchAll],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    // An order nobody took within an hour is stale: the scheduler has long moved the task on.
+    max_age: 3_600_000 * NS,
+  });
   await ensureRegistryConsumer(jsm, names);
+  await ensureDurable(jsm, names.streams.sched, names.consumers.scheduler);
   const kvm = new Kvm(js);
-  const [nodes, nodeHealth, leases] = await Promise.all([
+  const [nodes, nodeHealth, leases, tasks, checkpoints, scheduler] = await Promise.all([
     ensureKv(kvm, jsm, names.buckets.nodes, {}),
     ensureKv(kvm, jsm, names.buckets.nodeHealth, {}),
     ensureKv(kvm, jsm, names.buckets.leases, { ttl: options.leaseTtlMs }),
+    ensureKv(kvm, jsm, names.buckets.tasks, {}),
+    ensureKv(kvm, jsm, names.buckets.checkpoints, {}),
+    ensureKv(kvm, jsm, names.buckets.scheduler, {}),
   ]);
-  return { nc, js, jsm, names, kv: { nodes, nodeHealth, leases } };
+  return { nc, js, jsm, names, kv: { nodes, nodeHealth, leases, tasks, checkpoints, scheduler } };
 }

@@ -9,7 +9,7 @@
  * config.worker.heartbeat_interval; // milliseconds
  * ```
  */
-export { DURATION_RULE, Duration, formatDuration, parseDuration } from "./duration.js";
+export { DURATION_RULE, Duration, formatDuration, parseDuration } from "@openclaw/protocol";
 export { ConfigError, type LoadConfigOptions, type LoadedConfig, loadConfig } from "./load.js";
 export { type Config, type ConfigInput, ConfigSchema, configKeys, defaultNodeId, Labels } from "./schema.js";
 export { FILE_ENV, flagPath, SETTING_SOURCES, type SettingSource } from "./sources.js";

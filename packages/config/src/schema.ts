@@ -1,7 +1,6 @@
 import { hostname } from "node:os";
-import { tokenProblem } from "@openclaw/protocol";
 import { z } from "zod";
-import { Duration } from "./duration.js";
+import { Duration, PlacementStrategy, tokenProblem } from "@openclaw/protocol";
 
 /** An integer given as a number (YAML) or a string of digits (env, flags). */
 function int(min: number, max: number) {
@@ -9,6 +8,18 @@ function int(min: number, max: number) {
     const n = typeof value === "number" ? value : /^-?\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
     if (!Number.isInteger(n) || n < min || n > max) {
       ctx.addIssue({ code: "custom", message: `expected a whole number from ${min} to ${max}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
+/** A decimal number given as a number (YAML) or a string (env, flags). */
+function decimal(min: number, max: number) {
+  return z.union([z.number(), z.string()]).transform((value, ctx) => {
+    const n = typeof value === "number" ? value : /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : Number.NaN;
+    if (!Number.isFinite(n) || n < min || n > max) {
+      ctx.addIssue({ code: "custom", message: `expected a number from ${min} to ${max}` });
       return z.NEVER;
     }
     return n;
@@ -108,6 +119,34 @@ export const ConfigSchema = z
         unhealthy_threshold: int(1, 1000).default(3),
         /** Heartbeats in a row before a suspect or offline node is online again (healthyThreshold). */
         healthy_threshold: int(1, 1000).default(2),
+      })
+      .prefault({}),
+    scheduler: z
+      .strictObject({
+        /** How a node is chosen among those that fit (seed 000 `distribution.strategy`). */
+        strategy: PlacementStrategy.default("least-loaded"),
+        /** Submissions beyond this many pending tasks are refused with 429 (seed 000 `taskQueue.maxPending`). */
+        max_pending: int(1, 10_000_000).default(10_000),
+        /** A waiting task rises one priority level per interval, so low priority never starves. */
+        aging_interval: Duration.default(30_000),
+        /** How often every pending task is looked at again, besides on every change (seed 002 `scheduler.interval`). */
+        interval: Duration.default(1000),
+      })
+      .prefault({}),
+    tasks: z
+      .strictObject({
+        /** When a submission gives none (seed 000's SDK uses 10m). */
+        default_timeout: Duration.default(600_000),
+        /** Attempts in all, the first included (seed 000 `retryPolicy.maxAttempts`). */
+        max_attempts: int(1, 100).default(3),
+        backoff: z.enum(["exponential", "fixed"]).default("exponential"),
+        initial_backoff: Duration.default(1000),
+        /** seed 000 `retryPolicy.maxBackoff`. */
+        max_backoff: Duration.default(300_000),
+        /** Each retry delay is spread by up to ± this fraction. */
+        backoff_jitter: decimal(0, 1).default(0.2),
+        max_payload_bytes: int(1, 64 * 1024 * 1024).default(1024 * 1024),
+        max_result_bytes: int(1, 64 * 1024 * 1024).default(1024 * 1024),
       })
       .prefault({}),
     worker: z

@@ -21,11 +21,23 @@ export const ERROR_CODES = {
   "OC-3002": { name: "SKILLS_DIR_MISSING", status: 500, message: "The skills directory does not exist" },
   "OC-4000": { name: "REQUEST_INVALID", status: 400, message: "The request is invalid" },
   "OC-4001": { name: "ID_INVALID", status: 400, message: "An id is not a valid subject token" },
+  "OC-4002": { name: "PAYLOAD_TOO_LARGE", status: 400, message: "The task payload is larger than allowed" },
   "OC-4004": { name: "NODE_NOT_FOUND", status: 404, message: "No such node" },
   "OC-4005": { name: "ROUTE_NOT_FOUND", status: 404, message: "No such route" },
+  "OC-4006": { name: "TASK_NOT_FOUND", status: 404, message: "No such task" },
+  "OC-4009": { name: "TASK_STATE_CONFLICT", status: 409, message: "The task is not in a state that allows this" },
+  "OC-4029": { name: "QUEUE_FULL", status: 429, message: "The pending queue is full" },
   "OC-5000": { name: "INTERNAL", status: 500, message: "Internal error" },
   "OC-5001": { name: "STORE_FAILED", status: 500, message: "The read model store failed" },
   "OC-5003": { name: "UNAVAILABLE", status: 503, message: "A dependency is unavailable" },
+  "OC-6001": { name: "SKILL_THREW", status: 500, message: "The skill threw an error" },
+  "OC-6002": { name: "SKILL_EXIT_NONZERO", status: 500, message: "The skill's command exited with a non-zero status" },
+  "OC-6003": { name: "SKILL_BAD_OUTPUT", status: 500, message: "The skill's output is not valid JSON" },
+  "OC-6004": { name: "TASK_TIMEOUT", status: 500, message: "The attempt ran past the task's timeout" },
+  "OC-6005": { name: "TASK_CANCELLED", status: 500, message: "The attempt was cancelled" },
+  "OC-6006": { name: "SKILL_NOT_ON_NODE", status: 500, message: "The node does not have the skill" },
+  "OC-6007": { name: "RESULT_TOO_LARGE", status: 500, message: "The skill's result is larger than allowed" },
+  "OC-6008": { name: "SKILL_NOT_RUNNABLE", status: 500, message: "The skill declares no way to run it" },
 } as const satisfies Record<string, { name: string; status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -49,3 +49,33 @@ export {
   type NodeMessageKind,
   names,
 } from "./subjects.js";
+export { DURATION_RULE, Duration, formatDuration, parseDuration } from "./duration.js";
+export {
+  AttemptRecord,
+  Checkpoint,
+  isTerminal,
+  PLACEMENT_STRATEGIES,
+  PlacementStrategy,
+  PRIORITIES,
+  Priority,
+  QueueStats,
+  RetryPolicy,
+  TASK_EVENT_KINDS,
+  TASK_STATUSES,
+  TaskAbort,
+  TaskCancel,
+  TaskConstraints,
+  TaskDispatch,
+  TaskError,
+  TaskEvent,
+  type TaskEventKind,
+  TaskRecord,
+  TaskReport,
+  TaskRetry,
+  TaskSnapshot,
+  TaskSpec,
+  TaskStatus,
+  TaskSubmit,
+  TERMINAL_STATUSES,
+} from "./task.js";
+export { newTaskId, type Resolved, resolveSubmission, type SubmissionDefaults, TaskSubmission } from "./submission.js";

@@ -10,7 +10,7 @@ export const NODE_EVENT_KINDS = ["joined", "updated", "left", "suspect", "offlin
 export type NodeEventKind = (typeof NODE_EVENT_KINDS)[number];
 
 /** Core-NATS commands a worker listens to on `<prefix>.node.<id>.cmd.<kind>`. */
-export const NODE_COMMAND_KINDS = ["reregister"] as const;
+export const NODE_COMMAND_KINDS = ["reregister", "cancel"] as const;
 export type NodeCommandKind = (typeof NODE_COMMAND_KINDS)[number];
 
 function token(value: string, what: string): string {
@@ -31,14 +31,24 @@ export function names(prefix = "oc") {
     streams: {
       nodes: `${P}_NODES`,
       events: `${P}_EVENTS`,
+      /** The scheduler's inbox: submissions, cancels, retries and workers' reports, in order. */
+      sched: `${P}_SCHED`,
+      /** Orders to nodes, one subject per node. */
+      dispatch: `${P}_DISPATCH`,
     },
     buckets: {
       nodes: `${p}_nodes`,
       nodeHealth: `${p}_node_health`,
       leases: `${p}_leases`,
+      tasks: `${p}_tasks`,
+      checkpoints: `${p}_checkpoints`,
+      scheduler: `${p}_scheduler`,
     },
     consumers: {
       registry: "registry",
+      scheduler: "scheduler",
+      /** Each worker's durable consumer on the DISPATCH stream. */
+      node: (id: string) => `node-${token(id, "node id")}`,
     },
     subjects: {
       /** Everything the NODES stream holds. */
@@ -51,6 +61,18 @@ export function names(prefix = "oc") {
       nodeEvent: (id: string, kind: NodeEventKind) => `${p}.evt.node.${token(id, "node id")}.${kind}`,
       nodeEventsAll: `${p}.evt.node.>`,
       clusterEvent: (kind: string) => `${p}.evt.cluster.${token(kind, "event kind")}`,
+      schedAll: `${p}.sched.>`,
+      schedSubmit: `${p}.sched.submit`,
+      schedCancel: `${p}.sched.cancel`,
+      schedRetry: `${p}.sched.retry`,
+      schedReport: (taskId: string) => `${p}.sched.report.${token(taskId, "task id")}`,
+      dispatchAll: `${p}.dispatch.*`,
+      dispatch: (nodeId: string) => `${p}.dispatch.${token(nodeId, "node id")}`,
+      taskEvent: (taskId: string, kind: string) => `${p}.evt.task.${token(taskId, "task id")}.${token(kind, "event kind")}`,
+      taskEventsOf: (taskId: string) => `${p}.evt.task.${token(taskId, "task id")}.>`,
+      taskEventsAll: `${p}.evt.task.>`,
+      /** Core request/reply to the scheduler leader: where would this task go now (a dry run). */
+      route: `${p}.api.route`,
     },
     /** Splits `<prefix>.node.<id>.<kind>` into its parts, or undefined if it is not one. */
     parseNodeSubject(subject: string): { nodeId: string; kind: string } | undefined {
@@ -64,6 +86,9 @@ export function names(prefix = "oc") {
       if (parts[0] !== p || parts[1] !== "evt") return undefined;
       if (parts[2] === "node" && parts.length === 5) {
         return { scope: "node", id: parts[3] as string, kind: parts[4] as string };
+      }
+      if (parts[2] === "task" && parts.length === 5) {
+        return { scope: "task", id: parts[3] as string, kind: parts[4] as string };
       }
       if (parts[2] === "cluster" && parts.length === 4) return { scope: "cluster", kind: parts[3] as string };
       return undefined;

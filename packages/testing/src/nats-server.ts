@@ -85,6 +85,7 @@ async function start(options: NatsServerOptions, storeDirs: string[]): Promise<N
     `port: ${options.port ?? -1}`,
     `ports_file_dir: "${portsDir}"`,
     options.jetstream === false ? "" : `jetstream { store_dir: "${storeDir}" }`,
+    "max_payload: 8MB",
     options.extraConfig ?? "",
   ].join("\n");
   const confFile = join(workDir, "nats.conf");
