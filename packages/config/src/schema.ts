@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
-import { z } from "zod";
 import { Duration, PlacementStrategy, tokenProblem } from "@openclaw/protocol";
+import { z } from "zod";
 
 /** An integer given as a number (YAML) or a string of digits (env, flags). */
 function int(min: number, max: number) {
@@ -17,7 +17,8 @@ function int(min: number, max: number) {
 /** A decimal number given as a number (YAML) or a string (env, flags). */
 function decimal(min: number, max: number) {
   return z.union([z.number(), z.string()]).transform((value, ctx) => {
-    const n = typeof value === "number" ? value : /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : Number.NaN;
+    const n =
+      typeof value === "number" ? value : /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : Number.NaN;
     if (!Number.isFinite(n) || n < min || n > max) {
       ctx.addIssue({ code: "custom", message: `expected a number from ${min} to ${max}` });
       return z.NEVER;

@@ -9,6 +9,8 @@
  * nc.publish(n.subjects.nodeMessage("worker-1", "heartbeat"), body);
  * ```
  */
+
+export { DURATION_RULE, Duration, formatDuration, parseDuration } from "./duration.js";
 export { CLUSTER_VERSION, EnvelopeFields, envelope, PROTOCOL_VERSION, Sender } from "./envelope.js";
 export { ERROR_CODES, type ErrorCode, isOcError, OcError } from "./errors.js";
 export {
@@ -49,7 +51,13 @@ export {
   type NodeMessageKind,
   names,
 } from "./subjects.js";
-export { DURATION_RULE, Duration, formatDuration, parseDuration } from "./duration.js";
+export {
+  newTaskId,
+  type Resolved,
+  resolveSubmission,
+  type SubmissionDefaults,
+  TaskSubmission,
+} from "./submission.js";
 export {
   AttemptRecord,
   Checkpoint,
@@ -78,4 +86,3 @@ export {
   TaskSubmit,
   TERMINAL_STATUSES,
 } from "./task.js";
-export { newTaskId, type Resolved, resolveSubmission, type SubmissionDefaults, TaskSubmission } from "./submission.js";

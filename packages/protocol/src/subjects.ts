@@ -68,7 +68,8 @@ export function names(prefix = "oc") {
       schedReport: (taskId: string) => `${p}.sched.report.${token(taskId, "task id")}`,
       dispatchAll: `${p}.dispatch.*`,
       dispatch: (nodeId: string) => `${p}.dispatch.${token(nodeId, "node id")}`,
-      taskEvent: (taskId: string, kind: string) => `${p}.evt.task.${token(taskId, "task id")}.${token(kind, "event kind")}`,
+      taskEvent: (taskId: string, kind: string) =>
+        `${p}.evt.task.${token(taskId, "task id")}.${token(kind, "event kind")}`,
       taskEventsOf: (taskId: string) => `${p}.evt.task.${token(taskId, "task id")}.>`,
       taskEventsAll: `${p}.evt.task.>`,
       /** Core request/reply to the scheduler leader: where would this task go now (a dry run). */

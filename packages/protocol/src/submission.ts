@@ -5,7 +5,10 @@ import { SkillName, Token } from "./ids.js";
 import { PlacementStrategy, Priority, type RetryPolicy, type TaskSpec } from "./task.js";
 
 const LabelMap = z.union([
-  z.record(z.string().regex(/^[A-Za-z0-9_.\/-]{1,63}$/, "label keys are 1-63 of A-Z a-z 0-9 _ . / -"), z.union([z.string().max(128), z.number(), z.boolean()])),
+  z.record(
+    z.string().regex(/^[A-Za-z0-9_./-]{1,63}$/, "label keys are 1-63 of A-Z a-z 0-9 _ . / -"),
+    z.union([z.string().max(128), z.number(), z.boolean()]),
+  ),
   z.string().max(2000),
 ]);
 
@@ -56,10 +59,18 @@ export const TaskSubmission = z
   })
   .superRefine((s, ctx) => {
     if (!s.type && (!s.required_skills || s.required_skills.length === 0)) {
-      ctx.addIssue({ code: "custom", path: ["required_skills"], message: "name at least one skill (required_skills, or type)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["required_skills"],
+        message: "name at least one skill (required_skills, or type)",
+      });
     }
     if (s.require_node && s.constraints?.node && s.require_node !== s.constraints.node) {
-      ctx.addIssue({ code: "custom", path: ["require_node"], message: "differs from constraints.node; give one" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["require_node"],
+        message: "differs from constraints.node; give one",
+      });
     }
   });
 export type TaskSubmission = z.input<typeof TaskSubmission>;
@@ -79,9 +90,13 @@ export function newTaskId(now = Date.now()): string {
 
 function labelsOf(input: z.output<typeof LabelMap> | undefined): Record<string, string> {
   if (input === undefined) return {};
-  if (typeof input !== "string") return Object.fromEntries(Object.entries(input).map(([k, v]) => [k, String(v)]));
+  if (typeof input !== "string")
+    return Object.fromEntries(Object.entries(input).map(([k, v]) => [k, String(v)]));
   const out: Record<string, string> = {};
-  for (const part of input.split(",").map((p) => p.trim()).filter(Boolean)) {
+  for (const part of input
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const eq = part.indexOf("=");
     out[eq < 0 ? part : part.slice(0, eq).trim()] = eq < 0 ? "true" : part.slice(eq + 1).trim();
   }
@@ -95,7 +110,10 @@ export type Resolved = { ok: true; spec: TaskSpec } | { ok: false; field: string
  * list built, the id chosen (yours, else derived from the idempotency key so a repeat maps to the
  * same task, else a new one), the payload size checked.
  */
-export function resolveSubmission(input: z.output<typeof TaskSubmission>, defaults: SubmissionDefaults): Resolved {
+export function resolveSubmission(
+  input: z.output<typeof TaskSubmission>,
+  defaults: SubmissionDefaults,
+): Resolved {
   const skills = [...new Set([...(input.type ? [input.type] : []), ...(input.required_skills ?? [])])];
   const payload = input.payload ?? null;
   const bytes = Buffer.byteLength(JSON.stringify(payload));

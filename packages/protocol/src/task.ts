@@ -3,7 +3,15 @@ import { EnvelopeFields } from "./envelope.js";
 import { NodeId, SkillName, Token } from "./ids.js";
 
 /** Seed 004's task statuses. `failed` and `timeout` are final only once retries are used up. */
-export const TASK_STATUSES = ["pending", "scheduled", "running", "completed", "failed", "cancelled", "timeout"] as const;
+export const TASK_STATUSES = [
+  "pending",
+  "scheduled",
+  "running",
+  "completed",
+  "failed",
+  "cancelled",
+  "timeout",
+] as const;
 export const TaskStatus = z.enum(TASK_STATUSES);
 export type TaskStatus = z.infer<typeof TaskStatus>;
 export const TERMINAL_STATUSES: readonly TaskStatus[] = ["completed", "failed", "cancelled", "timeout"];
@@ -55,7 +63,11 @@ export const TaskSpec = z.strictObject({
   optional_skills: z.array(SkillName).max(16),
   payload: z.unknown(),
   priority: Priority,
-  timeout_ms: z.number().int().min(1).max(7 * 86_400_000),
+  timeout_ms: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 86_400_000),
   retry: RetryPolicy,
   constraints: TaskConstraints,
   /** Tasks with the same key go to the same node while it lives (strategy `hash`). */
@@ -111,7 +123,11 @@ export const TaskRecord = z.strictObject({
 export type TaskRecord = z.infer<typeof TaskRecord>;
 
 /** A submission into the scheduler's inbox (`<prefix>.sched.submit`); message id = task id. */
-export const TaskSubmit = z.strictObject({ ...EnvelopeFields, task: TaskSpec, submitted_at: z.iso.datetime() });
+export const TaskSubmit = z.strictObject({
+  ...EnvelopeFields,
+  task: TaskSpec,
+  submitted_at: z.iso.datetime(),
+});
 export type TaskSubmit = z.infer<typeof TaskSubmit>;
 
 export const TaskCancel = z.strictObject({ ...EnvelopeFields, task_id: Token, reason: z.string().max(500) });
@@ -122,7 +138,13 @@ export type TaskRetry = z.infer<typeof TaskRetry>;
 
 /** What a worker reports about an attempt (`<prefix>.sched.report.<task>`); stale attempts are ignored. */
 export const TaskReport = z.discriminatedUnion("kind", [
-  z.strictObject({ ...EnvelopeFields, kind: z.literal("started"), task_id: Token, attempt: z.number().int().min(1), node_id: NodeId }),
+  z.strictObject({
+    ...EnvelopeFields,
+    kind: z.literal("started"),
+    task_id: Token,
+    attempt: z.number().int().min(1),
+    node_id: NodeId,
+  }),
   z.strictObject({
     ...EnvelopeFields,
     kind: z.literal("succeeded"),
@@ -145,7 +167,11 @@ export const TaskReport = z.discriminatedUnion("kind", [
 export type TaskReport = z.infer<typeof TaskReport>;
 
 /** The scheduler's order to a node (`<prefix>.dispatch.<node>`): run this attempt. */
-export const TaskDispatch = z.strictObject({ ...EnvelopeFields, task: TaskSpec, attempt: z.number().int().min(1) });
+export const TaskDispatch = z.strictObject({
+  ...EnvelopeFields,
+  task: TaskSpec,
+  attempt: z.number().int().min(1),
+});
 export type TaskDispatch = z.infer<typeof TaskDispatch>;
 
 /** Core-NATS order to a node to abort an attempt (`<prefix>.node.<id>.cmd.cancel`). */
@@ -199,7 +225,8 @@ const TaskEventBase = { ...EnvelopeFields, task_id: Token };
 const Snapshot = TaskRecord.omit({ result: true }).extend({ spec: TaskSpec.omit({ payload: true }) });
 
 export const TaskEvent = z.discriminatedUnion("kind", [
-  z.strictObject({ ...TaskEventBase, kind: z.literal("submitted"), task: Snapshot }),
+  // The one event that carries the payload, so a reader can show it without the tasks bucket.
+  z.strictObject({ ...TaskEventBase, kind: z.literal("submitted"), task: Snapshot, payload: z.unknown() }),
   z.strictObject({ ...TaskEventBase, kind: z.literal("waiting"), task: Snapshot }),
   z.strictObject({ ...TaskEventBase, kind: z.literal("scheduled"), task: Snapshot }),
   z.strictObject({ ...TaskEventBase, kind: z.literal("started"), task: Snapshot }),
@@ -216,7 +243,12 @@ export const TaskEvent = z.discriminatedUnion("kind", [
     percent: z.number().min(0).max(100),
     message: z.string().max(500),
   }),
-  z.strictObject({ ...TaskEventBase, kind: z.literal("checkpointed"), attempt: z.number().int().min(1), node_id: NodeId }),
+  z.strictObject({
+    ...TaskEventBase,
+    kind: z.literal("checkpointed"),
+    attempt: z.number().int().min(1),
+    node_id: NodeId,
+  }),
 ]);
 export type TaskEvent = z.infer<typeof TaskEvent>;
 export type TaskSnapshot = z.infer<typeof Snapshot>;
