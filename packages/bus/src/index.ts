@@ -29,4 +29,4 @@ export {
   provisionCluster,
 } from "./provision.js";
 export { type ServiceContext, startServiceContext } from "./service-context.js";
-export { type BucketWatch, pause, type WatchBucketOptions, watchBucket } from "./watch.js";
+export { type BucketWatch, pause, readAll, type WatchBucketOptions, watchBucket } from "./watch.js";

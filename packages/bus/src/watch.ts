@@ -100,3 +100,28 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", done);
   });
 }
+
+/**
+ * Every current value of a bucket, read in one stream (a watch stopped after the replay) rather
+ * than a get per key. Invalid values are logged and skipped.
+ */
+export async function readAll<S extends z.ZodType>(
+  kv: KV,
+  schema: S,
+  log: Logger,
+): Promise<{ key: string; value: z.output<S>; revision: number }[]> {
+  const out: { key: string; value: z.output<S>; revision: number }[] = [];
+  if ((await kv.status()).values === 0) return out;
+  const watch = await kv.watch();
+  for await (const entry of watch) {
+    if (entry.operation === "PUT") {
+      const decoded = decode(schema, entry.value);
+      if (decoded.ok) out.push({ key: entry.key, value: decoded.value, revision: entry.revision });
+      else
+        log.warn({ key: entry.key, error_code: "OC-2002", error: decoded.error }, "invalid KV value skipped");
+    }
+    if (entry.delta === 0) break;
+  }
+  watch.stop();
+  return out;
+}

@@ -119,6 +119,8 @@ export const TaskRecord = z.strictObject({
   result: z.unknown(),
   error: TaskError.nullable(),
   cancel_requested: z.boolean(),
+  /** Attempts before the last manual retry; the retry policy counts only the ones after it. */
+  retry_base: z.number().int().min(0).optional(),
 });
 export type TaskRecord = z.infer<typeof TaskRecord>;
 

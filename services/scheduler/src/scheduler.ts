@@ -1,4 +1,7 @@
-import { LeaderLease, publishLeaderElected, type ServiceContext } from "@openclaw/bus";
+import { encode, errorMessage, LeaderLease, publishLeaderElected, type ServiceContext } from "@openclaw/bus";
+import { fieldIssues, formatIssues, resolveSubmission, TaskSubmission } from "@openclaw/protocol";
+import { LeaderState } from "./leader.js";
+import { NodeTable } from "./node-table.js";
 
 export interface Scheduler {
   isLeader(): boolean;
@@ -7,12 +10,32 @@ export interface Scheduler {
 
 export const SCHEDULER_ROLE = "scheduler";
 
+/** Defaults a submission leaves out, from config section `tasks`. */
+export function submissionDefaults(config: ServiceContext["config"]) {
+  const t = config.tasks;
+  return {
+    timeout_ms: t.default_timeout,
+    max_payload_bytes: t.max_payload_bytes,
+    retry: {
+      max_attempts: t.max_attempts,
+      backoff: t.backoff,
+      initial_backoff_ms: t.initial_backoff,
+      max_backoff_ms: t.max_backoff,
+      jitter: t.backoff_jitter,
+    },
+  };
+}
+
 /**
- * The scheduler. For now it only takes part in leader election (active + standby by lease);
- * placement arrives with tasks.
+ * The scheduler: active + standby by leader lease. Every instance keeps the node table warm; the
+ * leader rebuilds the live tasks from the `tasks` bucket and places them.
  */
 export async function startScheduler(ctx: ServiceContext): Promise<Scheduler> {
   const { cluster, config, log } = ctx;
+  let leader: LeaderState | undefined;
+  const nodes = new NodeTable(ctx, () => leader?.requestSchedule());
+  await nodes.ready;
+
   const lease = new LeaderLease({
     kv: cluster.kv.leases,
     role: SCHEDULER_ROLE,
@@ -20,15 +43,54 @@ export async function startScheduler(ctx: ServiceContext): Promise<Scheduler> {
     ttlMs: config.cluster.election_timeout,
     renewMs: config.cluster.lease_renew_interval,
     log,
-    onElected: (term) =>
-      publishLeaderElected(ctx, SCHEDULER_ROLE, term).catch((err) =>
-        log.warn({ error: (err as Error).message }, "could not publish leader_elected"),
-      ),
+    onElected: async (term) => {
+      const state = new LeaderState(ctx, nodes);
+      await state.start();
+      leader = state;
+      await publishLeaderElected(ctx, SCHEDULER_ROLE, term).catch((err) =>
+        log.warn({ error: errorMessage(err) }, "could not publish leader_elected"),
+      );
+    },
+    onLost: async () => {
+      const state = leader;
+      leader = undefined;
+      await state?.stop();
+    },
   });
+
+  // A dry run for the SDK's TaskRouter: where would this task go now? Only the leader answers.
+  const routes = cluster.nc.subscribe(cluster.names.subjects.route, {
+    callback: (err, msg) => {
+      if (err || !leader || !lease.isLeader()) return;
+      let body: unknown;
+      try {
+        body = JSON.parse(new TextDecoder().decode(msg.data));
+      } catch {
+        msg.respond(encode({ error: "not JSON" }));
+        return;
+      }
+      const parsed = TaskSubmission.safeParse(body);
+      if (!parsed.success) {
+        msg.respond(encode({ error: formatIssues(fieldIssues(parsed.error)) }));
+        return;
+      }
+      const resolved = resolveSubmission(parsed.data, submissionDefaults(config));
+      msg.respond(
+        encode(
+          resolved.ok ? leader.route(resolved.spec) : { error: `${resolved.field}: ${resolved.message}` },
+        ),
+      );
+    },
+  });
+
   lease.start();
-  log.info("scheduler started");
+  log.info({ strategy: config.scheduler.strategy }, "scheduler started");
   return {
     isLeader: () => lease.isLeader(),
-    stop: () => lease.stop(),
+    async stop() {
+      routes.unsubscribe();
+      await lease.stop();
+      await nodes.stop();
+    },
   };
 }

@@ -1,0 +1,457 @@
+import {
+  decode,
+  encode,
+  errorMessage,
+  isCasConflict,
+  type JsMsg,
+  readAll,
+  type ServiceContext,
+} from "@openclaw/bus";
+import {
+  envelope,
+  isTerminal,
+  type QueueStats,
+  type TaskAbort,
+  TaskCancel,
+  type TaskDispatch,
+  type TaskEvent,
+  type TaskEventKind,
+  TaskRecord,
+  TaskReport,
+  TaskRetry,
+  TaskSubmit,
+} from "@openclaw/protocol";
+import type { NodeTable } from "./node-table.js";
+import { place } from "./placement.js";
+import { DelayQueue, PendingQueue, placementClass } from "./queue.js";
+import {
+  cancelled,
+  dispatched,
+  failed,
+  newRecord,
+  retried,
+  snapshot,
+  started,
+  succeeded,
+} from "./records.js";
+
+interface Held {
+  record: TaskRecord;
+  /** KV revision of the record; 0 before it is stored. */
+  revision: number;
+}
+
+type SchedulerEventKind = Exclude<TaskEventKind, "progress" | "checkpointed">;
+
+/**
+ * What only the leader does: owns every live task (in memory, mirrored in the `tasks` bucket),
+ * consumes the scheduler's inbox, places pending tasks and dispatches them. Every change runs
+ * through one serial chain, so handlers never interleave.
+ */
+export class LeaderState {
+  readonly #ctx: ServiceContext;
+  readonly #nodes: NodeTable;
+  readonly #tasks = new Map<string, Held>();
+  readonly #queue: PendingQueue;
+  readonly #delayed = new DelayQueue();
+  readonly #inflight = new Map<string, number>();
+  readonly #cursors = new Map<string, number>();
+  /** The reason each blocked placement class last recorded on its tasks. */
+  readonly #classReasons = new Map<string, string>();
+  #chain: Promise<void> = Promise.resolve();
+  #messages: { close(): Promise<unknown> } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #scheduleQueued = false;
+  #stopped = false;
+
+  constructor(ctx: ServiceContext, nodes: NodeTable) {
+    this.#ctx = ctx;
+    this.#nodes = nodes;
+    this.#queue = new PendingQueue(ctx.config.scheduler.aging_interval);
+  }
+
+  /** Rebuilds the live tasks from the bucket, then starts consuming and placing. */
+  async start(): Promise<void> {
+    const { cluster, log } = this.#ctx;
+    const all = await readAll(cluster.kv.tasks, TaskRecord, log);
+    const now = Date.now();
+    for (const { key, value, revision } of all) {
+      if (key !== value.spec.task_id || isTerminal(value.status)) continue;
+      this.#tasks.set(key, { record: value, revision });
+      if (value.status === "pending") this.#enqueue(value, now);
+      else if (value.assigned_node) this.#occupy(value.assigned_node);
+    }
+    log.info(
+      { live_tasks: this.#tasks.size, pending: this.#queue.size + this.#delayed.size },
+      "scheduler state rebuilt",
+    );
+    void this.#consume();
+    this.#timer = setInterval(() => this.#serial(() => this.#tick()), this.#ctx.config.scheduler.interval);
+    this.requestSchedule();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#messages?.close();
+    await this.#chain;
+  }
+
+  /** Something changed (a node, a task): place again soon, once. */
+  requestSchedule(): void {
+    if (this.#scheduleQueued || this.#stopped) return;
+    this.#scheduleQueued = true;
+    this.#serial(async () => {
+      this.#scheduleQueued = false;
+      await this.#schedule();
+    });
+  }
+
+  /** Where this task would go now: a dry run for `TaskRouter.route`. */
+  route(spec: TaskRecord["spec"]): { node_id: string | null; reason: string | null } {
+    const p = place(spec, this.#nodes.views(this.#inflight), {
+      strategy: this.#ctx.config.scheduler.strategy,
+      cursors: new Map(this.#cursors),
+      classKey: placementClass(spec),
+    });
+    return p.node ? { node_id: p.node.id, reason: null } : { node_id: null, reason: p.reason };
+  }
+
+  #serial(work: () => Promise<void>): Promise<void> {
+    this.#chain = this.#chain.then(work).catch((err) => {
+      this.#ctx.log.error({ error: errorMessage(err), error_code: "OC-5000" }, "scheduler step failed");
+    });
+    return this.#chain;
+  }
+
+  #occupy(nodeId: string): void {
+    this.#inflight.set(nodeId, (this.#inflight.get(nodeId) ?? 0) + 1);
+  }
+
+  #release(nodeId: string | null): void {
+    if (!nodeId) return;
+    const n = (this.#inflight.get(nodeId) ?? 0) - 1;
+    if (n > 0) this.#inflight.set(nodeId, n);
+    else this.#inflight.delete(nodeId);
+  }
+
+  #enqueue(rec: TaskRecord, now: number): void {
+    const at = rec.next_attempt_at ? Date.parse(rec.next_attempt_at) : 0;
+    if (at > now) this.#delayed.add(rec.spec.task_id, at);
+    else this.#queue.add(rec.spec, now);
+  }
+
+  async #consume(): Promise<void> {
+    const { cluster, log } = this.#ctx;
+    const { names } = cluster;
+    while (!this.#stopped) {
+      try {
+        const consumer = await cluster.js.consumers.get(names.streams.sched, names.consumers.scheduler);
+        const messages = await consumer.consume({ max_messages: 256 });
+        this.#messages = messages;
+        if (this.#stopped) await messages.close();
+        for await (const m of messages) {
+          await this.#serial(() => this.#handle(m));
+        }
+      } catch (err) {
+        if (this.#stopped) return;
+        log.warn({ error: errorMessage(err) }, "consuming the scheduler inbox failed; retrying");
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  async #handle(m: JsMsg): Promise<void> {
+    const { names } = this.#ctx.cluster;
+    const s = names.subjects;
+    try {
+      if (m.subject === s.schedSubmit) await this.#onSubmit(m);
+      else if (m.subject === s.schedCancel) await this.#onCancel(m);
+      else if (m.subject === s.schedRetry) await this.#onRetry(m);
+      else if (m.subject.startsWith(`${names.prefix}.sched.report.`)) await this.#onReport(m);
+      else this.#drop(m, "unknown subject");
+      m.ack();
+    } catch (err) {
+      this.#ctx.log.error(
+        { subject: m.subject, error: errorMessage(err), error_code: "OC-5000" },
+        "scheduler message failed; will retry",
+      );
+      m.nak(1000);
+    }
+  }
+
+  #drop(m: JsMsg, error: string): void {
+    this.#ctx.log.warn(
+      { subject: m.subject, error_code: "OC-2002", error },
+      "invalid scheduler message dropped",
+    );
+  }
+
+  async #onSubmit(m: JsMsg): Promise<void> {
+    const d = decode(TaskSubmit, m.data);
+    if (!d.ok) return this.#drop(m, d.error);
+    const spec = d.value.task;
+    if (this.#tasks.has(spec.task_id)) return; // a repeat of a live task
+    const held: Held = { record: newRecord(spec, d.value.submitted_at), revision: 0 };
+    try {
+      held.revision = await this.#ctx.cluster.kv.tasks.create(spec.task_id, encode(held.record));
+    } catch (err) {
+      if (isCasConflict(err)) return; // the same id was submitted before: one task, not two
+      throw err;
+    }
+    this.#tasks.set(spec.task_id, held);
+    this.#queue.add(spec, Date.now());
+    await this.#event("submitted", held.record, { payload: spec.payload });
+    this.requestSchedule();
+  }
+
+  async #onCancel(m: JsMsg): Promise<void> {
+    const d = decode(TaskCancel, m.data);
+    if (!d.ok) return this.#drop(m, d.error);
+    const held = this.#tasks.get(d.value.task_id);
+    if (!held) return; // unknown or already finished
+    const before = held.record;
+    this.#queue.remove(before.spec.task_id);
+    this.#delayed.remove(before.spec.task_id);
+    const rec = cancelled(before, d.value.reason, Date.now());
+    await this.#save(held, rec);
+    this.#finish(before.spec.task_id, before);
+    if (rec.cancel_requested && before.assigned_node)
+      this.#abort(before.assigned_node, before, d.value.reason || "cancelled");
+    await this.#event("cancelled", rec);
+    this.requestSchedule();
+  }
+
+  async #onRetry(m: JsMsg): Promise<void> {
+    const d = decode(TaskRetry, m.data);
+    if (!d.ok) return this.#drop(m, d.error);
+    const id = d.value.task_id;
+    if (this.#tasks.has(id)) return; // still live: nothing to retry
+    const entry = await this.#ctx.cluster.kv.tasks.get(id);
+    if (entry?.operation !== "PUT") return;
+    const current = decode(TaskRecord, entry.value);
+    if (!current.ok || !["failed", "timeout", "cancelled"].includes(current.value.status)) return;
+    const held: Held = { record: current.value, revision: entry.revision };
+    const rec = retried(current.value);
+    await this.#save(held, rec);
+    this.#tasks.set(id, held);
+    this.#queue.add(rec.spec, Date.now());
+    await this.#event("retrying", rec);
+    this.requestSchedule();
+  }
+
+  async #onReport(m: JsMsg): Promise<void> {
+    const d = decode(TaskReport, m.data);
+    if (!d.ok) return this.#drop(m, d.error);
+    const r = d.value;
+    const held = this.#tasks.get(r.task_id);
+    // Fencing: only the current attempt on the node it was given to may change the task.
+    if (!held || held.record.attempt !== r.attempt || held.record.assigned_node !== r.node_id) {
+      this.#ctx.log.debug(
+        { task_id: r.task_id, attempt: r.attempt, node_id: r.node_id },
+        "stale report ignored",
+      );
+      return;
+    }
+    const now = Date.now();
+    const before = held.record;
+    if (r.kind === "started") {
+      if (before.status !== "scheduled") return;
+      const rec = started(before, now);
+      await this.#save(held, rec);
+      await this.#event("started", rec);
+      return;
+    }
+    if (r.kind === "succeeded") {
+      const rec = succeeded(before, r.result, now);
+      await this.#save(held, rec);
+      this.#finish(r.task_id, before);
+      this.#nodes.recordOutcome(r.node_id, true, r.duration_ms);
+      await this.#event("completed", rec, { result: r.result });
+      this.requestSchedule();
+      return;
+    }
+    const { record: rec, retryAt } = failed(before, r.error, now);
+    await this.#save(held, rec);
+    if (r.error.code !== "OC-6005") this.#nodes.recordOutcome(r.node_id, false, r.duration_ms);
+    if (retryAt !== undefined) {
+      this.#release(before.assigned_node);
+      this.#delayed.add(r.task_id, retryAt);
+      await this.#event("retrying", rec);
+    } else {
+      this.#finish(r.task_id, before);
+      await this.#event(rec.status === "timeout" ? "timeout" : "failed", rec);
+    }
+    this.requestSchedule();
+  }
+
+  /** The task is done: forget it and free its node's slot. */
+  #finish(taskId: string, before: TaskRecord): void {
+    this.#tasks.delete(taskId);
+    if (before.status === "scheduled" || before.status === "running") this.#release(before.assigned_node);
+  }
+
+  #abort(nodeId: string, rec: TaskRecord, reason: string): void {
+    const { cluster } = this.#ctx;
+    const msg: TaskAbort = {
+      ...envelope(this.#ctx.sender),
+      task_id: rec.spec.task_id,
+      attempt: rec.attempt,
+      reason,
+    };
+    cluster.nc.publish(cluster.names.subjects.nodeCommand(nodeId, "cancel"), encode(msg));
+  }
+
+  /** Writes a record by compare-and-set; the leader is the only writer, so a conflict is a late write of a deposed one. */
+  async #save(held: Held, rec: TaskRecord): Promise<void> {
+    const kv = this.#ctx.cluster.kv.tasks;
+    const id = rec.spec.task_id;
+    const value = encode(rec);
+    try {
+      held.revision =
+        held.revision === 0 ? await kv.create(id, value) : await kv.update(id, value, held.revision);
+    } catch (err) {
+      if (!isCasConflict(err)) throw err;
+      const entry = await kv.get(id);
+      this.#ctx.log.error(
+        { task_id: id, error_code: "OC-5000" },
+        "task record changed under the leader; overwriting",
+      );
+      held.revision = await kv.update(id, value, entry?.revision ?? 0);
+    }
+    held.record = rec;
+  }
+
+  async #event(
+    kind: SchedulerEventKind,
+    rec: TaskRecord,
+    extra: Record<string, unknown> = {},
+  ): Promise<void> {
+    const { cluster } = this.#ctx;
+    const event = {
+      ...envelope(this.#ctx.sender),
+      task_id: rec.spec.task_id,
+      kind,
+      task: snapshot(rec),
+      ...extra,
+    } as TaskEvent;
+    await cluster.js.publish(cluster.names.subjects.taskEvent(rec.spec.task_id, kind), encode(event), {
+      msgID: event.id,
+    });
+  }
+
+  /** Periodic: release due retries, catch attempts that outlived their timeout, publish queue figures. */
+  async #tick(): Promise<void> {
+    const now = Date.now();
+    for (const held of [...this.#tasks.values()]) {
+      const r = held.record;
+      // A backstop for a worker that died mid-task: well past its timeout, the attempt is over.
+      if (
+        r.status === "running" &&
+        r.started_at &&
+        Date.parse(r.started_at) + r.spec.timeout_ms + 30_000 < now
+      ) {
+        if (r.assigned_node) this.#abort(r.assigned_node, r, "timed out");
+        const { record: rec, retryAt } = failed(
+          r,
+          { code: "OC-6004", message: "no result within the timeout", retryable: true },
+          now,
+        );
+        await this.#save(held, rec);
+        if (retryAt !== undefined) {
+          this.#release(r.assigned_node);
+          this.#delayed.add(r.spec.task_id, retryAt);
+          await this.#event("retrying", rec);
+        } else {
+          this.#finish(r.spec.task_id, r);
+          await this.#event("timeout", rec);
+        }
+      }
+    }
+    await this.#schedule();
+    await this.#publishStats();
+  }
+
+  async #publishStats(): Promise<void> {
+    let scheduled = 0;
+    let running = 0;
+    for (const { record } of this.#tasks.values()) {
+      if (record.status === "scheduled") scheduled += 1;
+      else if (record.status === "running") running += 1;
+    }
+    const byPriority = this.#queue.byPriority();
+    const stats: QueueStats = {
+      leader: this.#ctx.sender.instance,
+      pending: this.#queue.size + this.#delayed.size,
+      pending_by_priority: byPriority,
+      scheduled,
+      running,
+      updated_at: new Date().toISOString(),
+    };
+    await this.#ctx.cluster.kv.scheduler.put("queue", encode(stats));
+  }
+
+  /** Places as many pending tasks as nodes have room for, best first. */
+  async #schedule(): Promise<void> {
+    const now = Date.now();
+    for (const id of this.#delayed.due(now)) {
+      const held = this.#tasks.get(id);
+      if (held?.record.status === "pending") this.#queue.add(held.record.spec, now);
+    }
+    const blocked = new Map<string, string>();
+    const strategy = this.#ctx.config.scheduler.strategy;
+    for (;;) {
+      const pick = this.#queue.next(now, (key) => !blocked.has(key));
+      if (!pick) break;
+      const held = this.#tasks.get(pick.taskId);
+      if (held?.record.status !== "pending") {
+        this.#queue.remove(pick.taskId);
+        continue;
+      }
+      const p = place(held.record.spec, this.#nodes.views(this.#inflight), {
+        strategy,
+        cursors: this.#cursors,
+        classKey: pick.classKey,
+      });
+      if (!p.node) {
+        blocked.set(pick.classKey, p.reason);
+        continue;
+      }
+      this.#queue.remove(pick.taskId);
+      await this.#dispatch(held, p.node.id, now);
+    }
+    await this.#recordReasons(blocked);
+  }
+
+  async #dispatch(held: Held, nodeId: string, now: number): Promise<void> {
+    const { cluster } = this.#ctx;
+    const rec = dispatched(held.record, nodeId, now);
+    await this.#save(held, rec);
+    this.#occupy(nodeId);
+    const msg: TaskDispatch = { ...envelope(this.#ctx.sender), task: rec.spec, attempt: rec.attempt };
+    await cluster.js.publish(cluster.names.subjects.dispatch(nodeId), encode(msg), {
+      msgID: `${rec.spec.task_id}-${rec.attempt}`,
+    });
+    await this.#event("scheduled", rec);
+  }
+
+  /** A task nobody can run says why in its record, updated only when the reason changes. */
+  async #recordReasons(blocked: Map<string, string>): Promise<void> {
+    for (const key of [...this.#classReasons.keys()]) if (!blocked.has(key)) this.#classReasons.delete(key);
+    for (const [key, reason] of blocked) {
+      this.#classReasons.set(key, reason);
+      for (const id of this.#queue.tasksOf(key)) {
+        const held = this.#tasks.get(id);
+        if (!held || held.record.waiting_reason === reason) continue;
+        const rec = { ...held.record, waiting_reason: reason };
+        await this.#save(held, rec);
+        await this.#event("waiting", rec);
+      }
+    }
+  }
+
+  /** Counts for tests and stats. */
+  get pendingCount(): number {
+    return this.#queue.size + this.#delayed.size;
+  }
+}

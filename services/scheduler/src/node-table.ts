@@ -1,0 +1,101 @@
+import { type ServiceContext, watchBucket } from "@openclaw/bus";
+import { NodeHealthRecord, NodeRecord } from "@openclaw/protocol";
+import type { NodeView } from "./placement.js";
+
+interface Entry {
+  record: NodeRecord;
+  health: NodeHealthRecord | undefined;
+  skills: ReadonlySet<string>;
+  successRate: number;
+  latencyMs: number;
+}
+
+/** Weight of the newest outcome in the running averages. */
+const EWMA = 0.2;
+
+/**
+ * Every node as the registry and the health monitor see it, kept current by watching their
+ * buckets. Both leader and standby keep one, so a new leader can place at once.
+ */
+export class NodeTable {
+  readonly #nodes = new Map<string, Entry>();
+  readonly #watches;
+  readonly ready: Promise<void>;
+
+  constructor(ctx: ServiceContext, onChange: () => void) {
+    const { cluster, log } = ctx;
+    const nodes = watchBucket({
+      kv: cluster.kv.nodes,
+      bucket: cluster.names.buckets.nodes,
+      schema: NodeRecord,
+      keyOf: (r) => r.node.node_id,
+      log,
+      onValue: (record) => {
+        const prev = this.#nodes.get(record.node.node_id);
+        this.#nodes.set(record.node.node_id, {
+          record,
+          health: prev?.health,
+          skills: new Set(record.node.skills.map((s) => s.name)),
+          successRate: prev?.successRate ?? 1,
+          latencyMs: prev?.latencyMs ?? 0,
+        });
+        onChange();
+      },
+    });
+    const health = watchBucket({
+      kv: cluster.kv.nodeHealth,
+      bucket: cluster.names.buckets.nodeHealth,
+      schema: NodeHealthRecord,
+      keyOf: (h) => h.node_id,
+      log,
+      onValue: (h) => {
+        const entry = this.#nodes.get(h.node_id);
+        if (entry) entry.health = h;
+        onChange();
+      },
+    });
+    this.#watches = [nodes, health];
+    this.ready = Promise.all([nodes.ready, health.ready]).then(() => undefined);
+  }
+
+  /** Why a node cannot take work now, or null. */
+  #unusable(e: Entry): string | null {
+    if (e.record.state === "left") return "left the cluster";
+    // Health is about one worker process: a record of an earlier session says nothing of this one.
+    const h = e.health?.session === e.record.node.session ? e.health : undefined;
+    if (h?.status === "offline") return "offline";
+    if (h?.status === "suspect") return "heartbeats late";
+    return null;
+  }
+
+  /** Views for placement, with the scheduler's own count of attempts in flight per node. */
+  views(inflight: ReadonlyMap<string, number>): NodeView[] {
+    const out: NodeView[] = [];
+    for (const [id, e] of this.#nodes) {
+      out.push({
+        id,
+        labels: e.record.node.labels,
+        zone: e.record.node.zone,
+        skills: e.skills,
+        capacity: e.record.node.max_concurrent_tasks,
+        inflight: inflight.get(id) ?? 0,
+        unusable: this.#unusable(e),
+        successRate: e.successRate,
+        latencyMs: e.latencyMs,
+      });
+    }
+    return out;
+  }
+
+  /** An attempt on the node ended: feeds the adaptive strategy. */
+  recordOutcome(nodeId: string, ok: boolean, durationMs: number): void {
+    const e = this.#nodes.get(nodeId);
+    if (!e) return;
+    e.successRate = (1 - EWMA) * e.successRate + EWMA * (ok ? 1 : 0);
+    if (ok) e.latencyMs = (1 - EWMA) * e.latencyMs + EWMA * durationMs;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.#watches.map((w) => w.stop()));
+  }
+}

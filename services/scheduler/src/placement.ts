@@ -1,0 +1,141 @@
+import { createHash, randomInt } from "node:crypto";
+import type { PlacementStrategy, TaskSpec } from "@openclaw/protocol";
+
+/** The scheduler's view of a node. */
+export interface NodeView {
+  id: string;
+  labels: Record<string, string>;
+  zone: string | null;
+  skills: ReadonlySet<string>;
+  capacity: number;
+  /** Attempts the scheduler has dispatched to it that have not ended. */
+  inflight: number;
+  /** Online, healthy and not leaving; otherwise why not. */
+  unusable: string | null;
+  /** Recent outcomes (EWMA), for the adaptive strategy. */
+  successRate: number;
+  latencyMs: number;
+}
+
+export type Placement = { node: NodeView; reason?: undefined } | { node?: undefined; reason: string };
+
+function list(skills: string[]): string {
+  return skills.length === 1 ? `skill ${skills[0]}` : `all of the skills ${skills.join(", ")}`;
+}
+
+function constraintText(spec: TaskSpec): string {
+  const c = spec.constraints;
+  const parts = Object.entries(c.labels).map(([k, v]) => `${k}=${v}`);
+  if (c.zone) parts.push(`zone=${c.zone}`);
+  if (c.node) parts.push(`node or role ${c.node}`);
+  return parts.join(", ");
+}
+
+function matches(spec: TaskSpec, n: NodeView): boolean {
+  const c = spec.constraints;
+  for (const [k, v] of Object.entries(c.labels)) if (n.labels[k] !== v) return false;
+  if (c.zone && n.zone !== c.zone) return false;
+  if (c.node && n.id !== c.node && n.labels.role !== c.node) return false;
+  return true;
+}
+
+/** Nodes that could ever run the task (usable, every skill, every constraint), or why there are none. */
+export function eligibleNodes(
+  spec: TaskSpec,
+  nodes: Iterable<NodeView>,
+): { nodes: NodeView[]; reason?: string } {
+  const withSkills: NodeView[] = [];
+  let downWithSkills = 0;
+  for (const n of nodes) {
+    if (!spec.required_skills.every((s) => n.skills.has(s))) continue;
+    if (n.unusable) downWithSkills += 1;
+    else withSkills.push(n);
+  }
+  if (withSkills.length === 0) {
+    const why =
+      downWithSkills > 0
+        ? `the nodes with ${list(spec.required_skills)} are offline`
+        : `no online node has ${list(spec.required_skills)}`;
+    return { nodes: [], reason: why };
+  }
+  const fit = withSkills.filter((n) => matches(spec, n));
+  if (fit.length === 0) {
+    return {
+      nodes: [],
+      reason: `no online node with ${list(spec.required_skills)} matches ${constraintText(spec)}`,
+    };
+  }
+  return { nodes: fit };
+}
+
+/** Soft preferences: same zone, optional skills. Higher is better. */
+function preference(spec: TaskSpec, n: NodeView): number {
+  let score = 0;
+  if (spec.constraints.prefer_zone && n.zone === spec.constraints.prefer_zone) score += 10;
+  for (const s of spec.optional_skills) if (n.skills.has(s)) score += 1;
+  return score;
+}
+
+function load(n: NodeView): number {
+  return n.inflight / n.capacity;
+}
+
+/** Rendezvous hashing: every caller agrees on a key's node while the set of nodes is the same. */
+export function rendezvous(key: string, nodes: NodeView[]): NodeView | undefined {
+  let best: { n: NodeView; h: bigint } | undefined;
+  for (const n of nodes) {
+    const h = createHash("sha256").update(`${key}\u0000${n.id}`).digest().readBigUInt64BE(0);
+    if (!best || h > best.h) best = { n, h };
+  }
+  return best?.n;
+}
+
+export interface PlaceOptions {
+  strategy: PlacementStrategy;
+  /** Round-robin position per placement class. */
+  cursors: Map<string, number>;
+  classKey: string;
+}
+
+/** Chooses a node for a task, or says why it has to wait. Never a node without a free slot. */
+export function place(spec: TaskSpec, nodes: Iterable<NodeView>, o: PlaceOptions): Placement {
+  const { nodes: eligible, reason } = eligibleNodes(spec, nodes);
+  if (reason) return { reason };
+  const strategy = spec.strategy ?? o.strategy;
+  if (strategy === "hash" && spec.affinity_key) {
+    // The key's node, while it lives; if it is full the task waits for it rather than moving.
+    const home = rendezvous(spec.affinity_key, eligible) as NodeView;
+    if (home.inflight >= home.capacity)
+      return { reason: `the affinity node ${home.id} is full (${home.inflight}/${home.capacity})` };
+    return { node: home };
+  }
+  const free = eligible.filter((n) => n.inflight < n.capacity);
+  if (free.length === 0) {
+    const slots = eligible.reduce((s, n) => s + n.capacity, 0);
+    return { reason: `all ${eligible.length} nodes that can run it are full (${slots}/${slots} slots busy)` };
+  }
+  const best = Math.max(...free.map((n) => preference(spec, n)));
+  const pool = free.filter((n) => preference(spec, n) === best).sort((a, b) => a.id.localeCompare(b.id));
+  switch (strategy) {
+    case "round-robin": {
+      const i = (o.cursors.get(o.classKey) ?? -1) + 1;
+      o.cursors.set(o.classKey, i);
+      return { node: pool[i % pool.length] as NodeView };
+    }
+    case "random":
+      return { node: pool[randomInt(pool.length)] as NodeView };
+    case "adaptive": {
+      // Free capacity, weighted by recent success, discounted by recent latency against the pool's mean.
+      const mean = pool.reduce((s, n) => s + n.latencyMs, 0) / pool.length || 1;
+      const score = (n: NodeView) =>
+        ((n.capacity - n.inflight) / n.capacity) * n.successRate * (mean / (mean + n.latencyMs));
+      return { node: pool.reduce((a, b) => (score(b) > score(a) ? b : a)) };
+    }
+    default:
+      return {
+        node: pool.reduce((a, b) =>
+          load(b) < load(a) || (load(b) === load(a) && b.inflight < a.inflight) ? b : a,
+        ),
+      };
+  }
+}

@@ -1,0 +1,242 @@
+import { decode, encode, type ServiceContext } from "@openclaw/bus";
+import { envelope, QueueStats, type TaskEvent } from "@openclaw/protocol";
+import { type NatsServer, startNatsServer, waitFor } from "@openclaw/testing";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type Scheduler, startScheduler } from "../src/index.js";
+import { spec } from "./fixtures.js";
+import { context, type Outcome, recordEvents, type SimNode, simNode, submit } from "./harness.js";
+
+let server: NatsServer;
+const cleanup: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  server = await startNatsServer();
+});
+afterEach(async () => {
+  while (cleanup.length > 0) await cleanup.pop()?.();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+async function setup(config: Parameters<typeof context>[1] = {}) {
+  const ctx = await context(server, config);
+  const events = recordEvents(ctx);
+  const scheduler = await startScheduler(ctx);
+  cleanup.push(async () => {
+    await scheduler.stop();
+    await ctx.close();
+  });
+  await waitFor(() => scheduler.isLeader(), { timeout: 5000 });
+  const node = async (id: string, o: Parameters<typeof simNode>[2] = {}) => {
+    const n = await simNode(ctx, id, o);
+    cleanup.push(n.stop);
+    return n;
+  };
+  const final = (id: string) =>
+    waitFor(
+      () =>
+        events.find(
+          (e) => e.task_id === id && ["completed", "failed", "cancelled", "timeout"].includes(e.kind),
+        ),
+      {
+        timeout: 15_000,
+        message: `task ${id} never finished`,
+      },
+    );
+  return { ctx, events, scheduler, node, final };
+}
+
+const kinds = (events: TaskEvent[], id: string) => events.filter((e) => e.task_id === id).map((e) => e.kind);
+
+describe("scheduler", () => {
+  it("runs a task only on a node with every required skill", async () => {
+    const { ctx, node, final } = await setup();
+    const plain = await node("plain", { skills: ["echo"] });
+    const pdf = await node("pdf", { skills: ["echo", "pdf"] });
+    const tasks = Array.from({ length: 10 }, () => spec({ required_skills: ["pdf"], task_type: "pdf" }));
+    for (const t of tasks) await submit(ctx, t);
+    for (const t of tasks) expect((await final(t.task_id)).kind).toBe("completed");
+    expect(plain.taken).toHaveLength(0);
+    expect(pdf.taken).toHaveLength(10);
+  });
+
+  it("keeps a task nobody can run queued, says why, and places it as soon as a fitting node appears", async () => {
+    const { ctx, events, node, final } = await setup();
+    await node("a", { skills: ["echo"] });
+    const t = spec({ required_skills: ["translate"], task_type: "translate" });
+    await submit(ctx, t);
+    const waiting = await waitFor(() => events.find((e) => e.task_id === t.task_id && e.kind === "waiting"));
+    expect("task" in waiting && waiting.task.waiting_reason).toBe("no online node has skill translate");
+    const b = await node("b", { skills: ["translate"] });
+    expect((await final(t.task_id)).kind).toBe("completed");
+    expect(b.taken.map((d) => d.task.task_id)).toEqual([t.task_id]);
+  });
+
+  it("never runs more than a node's max_concurrent_tasks, across a burst", async () => {
+    const { ctx, node, final } = await setup();
+    const slow =
+      (ms: number) =>
+      async (d: { task: { payload: unknown } }): Promise<Outcome> => {
+        await new Promise((r) => setTimeout(r, ms));
+        return { result: d.task.payload };
+      };
+    const nodes: SimNode[] = [
+      await node("c1", { capacity: 2, run: slow(30) }),
+      await node("c2", { capacity: 3, run: slow(30) }),
+    ];
+    const tasks = Array.from({ length: 60 }, (_, i) => spec({ payload: i }));
+    await Promise.all(tasks.map((t) => submit(ctx, t)));
+    for (const t of tasks) await final(t.task_id);
+    expect(nodes[0]?.maxRunning).toBeLessThanOrEqual(2);
+    expect(nodes[1]?.maxRunning).toBeLessThanOrEqual(3);
+    expect((nodes[0]?.taken.length ?? 0) + (nodes[1]?.taken.length ?? 0)).toBe(60);
+  });
+
+  it("dispatches by priority: critical before high before normal before low", async () => {
+    const { ctx, node, final } = await setup();
+    const order = ["low", "normal", "critical", "high", "low", "critical"] as const;
+    const tasks = order.map((priority) => spec({ priority, required_skills: ["prio"], task_type: "prio" }));
+    for (const t of tasks) await submit(ctx, t);
+    // Queue them all first, then let one single-slot node take them one by one.
+    await waitFor(async () => {
+      const e = await ctx.cluster.kv.scheduler.get("queue");
+      const stats = e ? decode(QueueStats, e.value) : undefined;
+      return stats?.ok && stats.value.pending === tasks.length;
+    });
+    const n = await node("p", { capacity: 1, skills: ["prio"] });
+    for (const t of tasks) await final(t.task_id);
+    const got = n.taken.map((d) => d.task.priority);
+    expect(got).toEqual(["critical", "critical", "high", "normal", "low", "low"]);
+  });
+
+  it("retries a failing task with growing delays, then gives up with every attempt's error", async () => {
+    const { ctx, events, node, final } = await setup();
+    const n = await node("f", {
+      run: async () => ({ error: { code: "OC-6001", message: "it broke", retryable: true } }),
+    });
+    const t = spec({
+      retry: {
+        max_attempts: 3,
+        backoff: "exponential",
+        initial_backoff_ms: 200,
+        max_backoff_ms: 10_000,
+        jitter: 0,
+      },
+    });
+    await submit(ctx, t);
+    const end = await final(t.task_id);
+    expect(end.kind).toBe("failed");
+    expect(kinds(events, t.task_id).filter((k) => k === "retrying")).toHaveLength(2);
+    const attempts = "task" in end ? end.task.attempts : [];
+    expect(attempts.map((a) => a.error?.message)).toEqual(["it broke", "it broke", "it broke"]);
+    const gaps = attempts
+      .slice(1)
+      .map((a, i) => Date.parse(a.scheduled_at) - Date.parse(attempts[i]?.ended_at ?? ""));
+    expect(gaps[0]).toBeGreaterThanOrEqual(200);
+    expect(gaps[1]).toBeGreaterThanOrEqual(400);
+    expect(n.taken.map((d) => d.attempt)).toEqual([1, 2, 3]);
+  });
+
+  it("cancels a queued task and a running one (the node is told to abort)", async () => {
+    const { ctx, node, final } = await setup();
+    const aborts: string[] = [];
+    ctx.cluster.nc.subscribe(ctx.cluster.names.subjects.nodeCommand("hold", "cancel"), {
+      callback: (_e, m) => aborts.push(new TextDecoder().decode(m.data)),
+    });
+    const forever = () => new Promise<Outcome>(() => undefined);
+    await node("hold", { capacity: 1, run: forever });
+    const running = spec();
+    const queued = spec();
+    await submit(ctx, running);
+    await submit(ctx, queued);
+    const cancel = (id: string) =>
+      ctx.cluster.js.publish(
+        ctx.cluster.names.subjects.schedCancel,
+        encode({ ...envelope(ctx.sender), task_id: id, reason: "user asked" }),
+      );
+    const events = recordEvents(ctx);
+    await waitFor(() => events.some((e) => e.task_id === running.task_id && e.kind === "started"));
+    expect(aborts).toEqual([]);
+    await cancel(queued.task_id);
+    expect((await final(queued.task_id)).kind).toBe("cancelled");
+    await cancel(running.task_id);
+    expect((await final(running.task_id)).kind).toBe("cancelled");
+    await waitFor(() => aborts.some((a) => a.includes(running.task_id)));
+  });
+
+  it("one task for one id, however often it is submitted", async () => {
+    const { ctx, events, node, final } = await setup();
+    const n = await node("i");
+    const t = spec();
+    await submit(ctx, t);
+    await submit(ctx, { ...t });
+    await final(t.task_id);
+    await submit(ctx, t); // again after it finished
+    // The inbox is handled in order: once a later task is done, the repeat has been handled too.
+    const later = spec();
+    await submit(ctx, later);
+    await final(later.task_id);
+    expect(kinds(events, t.task_id).filter((k) => k === "submitted")).toHaveLength(1);
+    expect(n.taken.filter((d) => d.task.task_id === t.task_id)).toHaveLength(1);
+  });
+
+  it("answers a route dry run with the node it would choose, dispatching nothing", async () => {
+    const { ctx, node } = await setup();
+    const n = await node("r1", { skills: ["echo", "gpu-render"], labels: { gpu: "true" } });
+    await node("r2");
+    const ask = async (body: object) =>
+      JSON.parse(
+        new TextDecoder().decode(
+          (await ctx.cluster.nc.request(ctx.cluster.names.subjects.route, encode(body), { timeout: 2000 }))
+            .data,
+        ),
+      );
+    expect(await ask({ type: "gpu-render" })).toEqual({ node_id: "r1", reason: null });
+    expect(await ask({ type: "echo", constraints: { require_gpu: true } })).toEqual({
+      node_id: "r1",
+      reason: null,
+    });
+    expect(await ask({ type: "translate" })).toEqual({
+      node_id: null,
+      reason: "no online node has skill translate",
+    });
+    expect((await ask({ type: "a.b" })).error).toContain("type");
+    expect(n.taken).toHaveLength(0);
+  });
+});
+
+describe("scheduler failover", () => {
+  it("a standby takes over, rebuilds the queue from the bucket, and carries on", async () => {
+    const ctx = await context(server, { cluster: { election_timeout: "1s", lease_renew_interval: "200ms" } });
+    const events = recordEvents(ctx);
+    const a: Scheduler = await startScheduler(ctx);
+    await waitFor(() => a.isLeader());
+    const ctxB = await context(
+      server,
+      { cluster: { election_timeout: "1s", lease_renew_interval: "200ms" } },
+      ctx.cluster.names.prefix,
+    );
+    const b = await startScheduler(ctxB);
+    cleanup.push(async () => {
+      await b.stop();
+      await ctxB.close();
+      await ctx.close();
+    });
+    // Tasks queued with no node to run them, then the leader goes away cleanly.
+    const tasks = Array.from({ length: 5 }, () => spec());
+    for (const t of tasks) await submit(ctx, t);
+    await waitFor(() =>
+      tasks.every((t) => events.some((e) => e.task_id === t.task_id && e.kind === "waiting")),
+    );
+    await a.stop();
+    await waitFor(() => b.isLeader(), { timeout: 5000 });
+    const n = await simNode(ctx, "late");
+    cleanup.push(n.stop);
+    await waitFor(
+      () => tasks.every((t) => events.some((e) => e.task_id === t.task_id && e.kind === "completed")),
+      { timeout: 15_000 },
+    );
+    expect(n.taken).toHaveLength(5);
+  });
+});
