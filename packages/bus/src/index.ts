@@ -15,6 +15,7 @@ export { errorMessage, isCasConflict, isNotFound } from "./errors.js";
 export { publishLeaderElected, publishNodeEvent } from "./events.js";
 export { LeaderLease, type LeaderLeaseOptions } from "./lease.js";
 export {
+  bindCluster,
   type Cluster,
   ensureDurable,
   ensureRegistryConsumer,

@@ -201,3 +201,30 @@ export async function provisionCluster(
   ]);
   return { nc, js, jsm, names, kv: { nodes, nodeHealth, leases, tasks, checkpoints, scheduler } };
 }
+
+/**
+ * Binds to a cluster the services have provisioned, changing nothing (for clients such as the
+ * SDK, whose settings must never rewrite the cluster's). Fails clearly if it does not exist yet.
+ */
+export async function bindCluster(nc: NatsConnection, names: Names): Promise<Cluster> {
+  const jsm = await jetStreamManagerOf(nc);
+  const js = jetstream(nc);
+  const kvm = new Kvm(js);
+  const open = (bucket: string) =>
+    kvm.open(bucket).catch((err) => {
+      throw new OcError(
+        "OC-5003",
+        `the cluster '${names.prefix}' is not set up on this NATS (bucket ${bucket} is missing): start its services first`,
+        { cause: err },
+      );
+    });
+  const [nodes, nodeHealth, leases, tasks, checkpoints, scheduler] = await Promise.all([
+    open(names.buckets.nodes),
+    open(names.buckets.nodeHealth),
+    open(names.buckets.leases),
+    open(names.buckets.tasks),
+    open(names.buckets.checkpoints),
+    open(names.buckets.scheduler),
+  ]);
+  return { nc, js, jsm, names, kv: { nodes, nodeHealth, leases, tasks, checkpoints, scheduler } };
+}

@@ -1,6 +1,7 @@
 import { CLUSTER_VERSION } from "@openclaw/protocol";
 import { Command } from "commander";
 import { registerServiceCommands } from "./commands/service.js";
+import { registerSubmitCommand } from "./commands/submit.js";
 import { registerUpCommand } from "./commands/up.js";
 
 export function buildProgram(): Command {
@@ -14,5 +15,6 @@ export function buildProgram(): Command {
     });
   registerUpCommand(program);
   registerServiceCommands(program);
+  registerSubmitCommand(program);
   return program;
 }

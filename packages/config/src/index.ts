@@ -13,3 +13,4 @@ export { DURATION_RULE, Duration, formatDuration, parseDuration } from "@opencla
 export { ConfigError, type LoadConfigOptions, type LoadedConfig, loadConfig } from "./load.js";
 export { type Config, type ConfigInput, ConfigSchema, configKeys, defaultNodeId, Labels } from "./schema.js";
 export { FILE_ENV, flagPath, SETTING_SOURCES, type SettingSource } from "./sources.js";
+export { taskDefaults } from "./task-defaults.js";

@@ -14,6 +14,11 @@ function int(min: number, max: number) {
   });
 }
 
+/** A list of names given as a list (YAML) or comma-separated (env, flags). */
+const NameList = z
+  .union([z.array(z.string()), z.string()])
+  .transform((v) => (typeof v === "string" ? v.split(",") : v).map((s) => s.trim()).filter((s) => s !== ""));
+
 /** A decimal number given as a number (YAML) or a string (env, flags). */
 function decimal(min: number, max: number) {
   return z.union([z.number(), z.string()]).transform((value, ctx) => {
@@ -164,6 +169,8 @@ export const ConfigSchema = z
         zone: z.string().min(1).max(64).nullable().default(null),
         /** Address to announce instead of the detected one (e.g. the Tailscale address). */
         advertise_ip: z.string().min(1).max(64).nullable().default(null),
+        /** Command names the `shell` example skill may run; none by default. */
+        allowed_commands: NameList.default([]),
       })
       .prefault({}),
     communication: z

@@ -52,6 +52,7 @@ export const SETTING_SOURCES: SettingSource[] = [
   { path: "worker.labels", env: "OPENCLAW_LABELS", flag: "--labels" },
   { path: "worker.zone", env: "OPENCLAW_ZONE", flag: "--zone" },
   { path: "worker.advertise_ip", env: "OPENCLAW_ADVERTISE_IP", flag: "--advertise-ip" },
+  { path: "worker.allowed_commands", env: "OPENCLAW_ALLOWED_COMMANDS" },
   { path: "communication.nats_url", env: "NATS_URL", flag: "--nats-url" },
   { path: "communication.nats_user", env: "NATS_USER" },
   { path: "communication.nats_password", env: "NATS_PASSWORD" },

@@ -46,6 +46,7 @@ export const TaskSubmission = z
         /** Seed 000's `requireGPU`: the node must have the label `gpu=true`. */
         require_gpu: z.boolean().optional(),
         node: Token.optional(),
+        prefer_node: Token.optional(),
       })
       .optional(),
     /** Seed 000's `requireNode`: a node id or a node role. */
@@ -154,6 +155,7 @@ export function resolveSubmission(
       zone: input.constraints?.zone ?? null,
       prefer_zone: input.constraints?.prefer_zone ?? null,
       node: input.require_node ?? input.constraints?.node ?? null,
+      prefer_node: input.constraints?.prefer_node ?? null,
     },
     affinity_key: input.affinity_key ?? null,
     idempotency_key: input.idempotency_key ?? null,

@@ -48,6 +48,8 @@ export const TaskConstraints = z.strictObject({
   prefer_zone: z.string().max(64).nullable(),
   /** A node id, or a node role (the node's `role` label), e.g. `coordinator` in seed 000's reduce. */
   node: Token.nullable(),
+  /** Prefer this node (the SDK's `submitTask(targetNode, ...)`), without requiring it, so failover can still move the task. */
+  prefer_node: Token.nullable().optional(),
 });
 export type TaskConstraints = z.infer<typeof TaskConstraints>;
 

@@ -2,9 +2,10 @@ import { readFileSync } from "node:fs";
 import type { ServiceContext } from "@openclaw/bus";
 import type { NodeStore } from "./db/node-store.js";
 import { openStore } from "./db/node-store.js";
-import { buildApi } from "./http/api.js";
+import { buildApi, taskSettings } from "./http/api.js";
 import { trackNatsState } from "./nats-state.js";
 import { startProjection } from "./projection/projection.js";
+import { natsTaskBus } from "./task-bus.js";
 
 export interface CoordinatorOptions {
   /** @default config.coordinator.host */
@@ -54,6 +55,9 @@ export async function startCoordinator(
     instance: ctx.sender.instance,
     version: packageVersion(),
     nats: nats.state,
+    bus: natsTaskBus(cluster, log),
+    sender: ctx.sender,
+    tasks: taskSettings(config),
   });
 
   const stopBackground = async () => {

@@ -9,4 +9,4 @@
 export { backoffMs } from "./backoff.js";
 export { eligibleNodes, type NodeView, place, rendezvous } from "./placement.js";
 export { DelayQueue, PendingQueue, placementClass } from "./queue.js";
-export { SCHEDULER_ROLE, type Scheduler, startScheduler, submissionDefaults } from "./scheduler.js";
+export { SCHEDULER_ROLE, type Scheduler, startScheduler } from "./scheduler.js";

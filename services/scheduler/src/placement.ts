@@ -71,6 +71,7 @@ export function eligibleNodes(
 /** Soft preferences: same zone, optional skills. Higher is better. */
 function preference(spec: TaskSpec, n: NodeView): number {
   let score = 0;
+  if (spec.constraints.prefer_node === n.id) score += 100;
   if (spec.constraints.prefer_zone && n.zone === spec.constraints.prefer_zone) score += 10;
   for (const s of spec.optional_skills) if (n.skills.has(s)) score += 1;
   return score;

@@ -1,4 +1,5 @@
 import { encode, errorMessage, LeaderLease, publishLeaderElected, type ServiceContext } from "@openclaw/bus";
+import { taskDefaults } from "@openclaw/config";
 import { fieldIssues, formatIssues, resolveSubmission, TaskSubmission } from "@openclaw/protocol";
 import { LeaderState } from "./leader.js";
 import { NodeTable } from "./node-table.js";
@@ -9,22 +10,6 @@ export interface Scheduler {
 }
 
 export const SCHEDULER_ROLE = "scheduler";
-
-/** Defaults a submission leaves out, from config section `tasks`. */
-export function submissionDefaults(config: ServiceContext["config"]) {
-  const t = config.tasks;
-  return {
-    timeout_ms: t.default_timeout,
-    max_payload_bytes: t.max_payload_bytes,
-    retry: {
-      max_attempts: t.max_attempts,
-      backoff: t.backoff,
-      initial_backoff_ms: t.initial_backoff,
-      max_backoff_ms: t.max_backoff,
-      jitter: t.backoff_jitter,
-    },
-  };
-}
 
 /**
  * The scheduler: active + standby by leader lease. Every instance keeps the node table warm; the
@@ -74,7 +59,7 @@ export async function startScheduler(ctx: ServiceContext): Promise<Scheduler> {
         msg.respond(encode({ error: formatIssues(fieldIssues(parsed.error)) }));
         return;
       }
-      const resolved = resolveSubmission(parsed.data, submissionDefaults(config));
+      const resolved = resolveSubmission(parsed.data, taskDefaults(config));
       msg.respond(
         encode(
           resolved.ok ? leader.route(resolved.spec) : { error: `${resolved.field}: ${resolved.message}` },

@@ -45,6 +45,15 @@ describe("placement", () => {
     expect(place(c({ node: "coordinator" }), nodes, opts()).node?.id).toBe("b");
     expect(place(c({ node: "a" }), nodes, opts()).node?.id).toBe("a");
     expect(place(c({ prefer_zone: "us" }), nodes, opts()).node?.id).toBe("b");
+    expect(place(c({ prefer_node: "a", prefer_zone: "us" }), nodes, opts()).node?.id).toBe("a");
+    // A preferred node that is full is passed over, not waited for.
+    expect(
+      place(
+        c({ prefer_node: "a" }),
+        [{ ...nodes[0], inflight: 2 } as (typeof nodes)[0], nodes[1] as (typeof nodes)[0]],
+        opts(),
+      ).node?.id,
+    ).toBe("b");
   });
 
   it("least-loaded picks the node with the most free share", () => {

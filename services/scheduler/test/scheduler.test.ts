@@ -142,7 +142,9 @@ describe("scheduler", () => {
     const { ctx, node, final } = await setup();
     const aborts: string[] = [];
     ctx.cluster.nc.subscribe(ctx.cluster.names.subjects.nodeCommand("hold", "cancel"), {
-      callback: (_e, m) => aborts.push(new TextDecoder().decode(m.data)),
+      callback: (_e, m) => {
+        aborts.push(new TextDecoder().decode(m.data));
+      },
     });
     const forever = () => new Promise<Outcome>(() => undefined);
     await node("hold", { capacity: 1, run: forever });

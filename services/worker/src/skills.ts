@@ -4,19 +4,50 @@ import { fieldIssues, formatIssues, type SkillInfo, SkillName } from "@openclaw/
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
+/** How a skill runs, when it says so: a module file, or a command (a string is split on spaces). */
+const HowToRunKeys = {
+  entry: z.string().trim().min(1, "must not be empty").max(500).optional(),
+  command: z
+    .union([
+      z
+        .string()
+        .trim()
+        .min(1, "must not be empty")
+        .transform((s) => s.split(/\s+/)),
+      z.array(z.string().min(1)).min(1).max(100),
+    ])
+    .optional(),
+};
+const notBoth = (v: { entry?: string | undefined; command?: string[] | undefined }) =>
+  v.entry === undefined || v.command === undefined;
+const NOT_BOTH = { message: "give entry or command, not both", path: ["command"] };
+
 /** SKILL.md front matter: `name` and `description` as in OpenClaw skills, optional `version`. */
-export const SkillFrontMatter = z.looseObject({
-  name: SkillName,
-  description: z.string().trim().min(1, "must not be empty").max(2000),
-  version: z.union([z.string(), z.number()]).transform(String).optional(),
-});
+export const SkillFrontMatter = z
+  .looseObject({
+    name: SkillName,
+    description: z.string().trim().min(1, "must not be empty").max(2000),
+    version: z.union([z.string(), z.number()]).transform(String).optional(),
+    ...HowToRunKeys,
+  })
+  .refine(notBoth, NOT_BOTH);
 
 /** Seed 004's optional `skill.json` beside SKILL.md; only these fields are read. */
-export const SkillJson = z.looseObject({
-  name: z.string().optional(),
-  version: z.union([z.string(), z.number()]).transform(String).optional(),
-  description: z.string().optional(),
-});
+export const SkillJson = z
+  .looseObject({
+    name: z.string().optional(),
+    version: z.union([z.string(), z.number()]).transform(String).optional(),
+    description: z.string().optional(),
+    ...HowToRunKeys,
+  })
+  .refine(notBoth, NOT_BOTH);
+
+/** Where a skill lives and what its manifest says about running it (SKILL.md wins over skill.json). */
+export interface SkillLocation {
+  dir: string;
+  entry?: string;
+  command?: string[];
+}
 
 export interface SkillProblem {
   /** The file (or folder) at fault. */
@@ -27,6 +58,8 @@ export interface SkillProblem {
 export interface SkillScan {
   skills: SkillInfo[];
   problems: SkillProblem[];
+  /** Each good skill's folder and run declaration, by skill name. */
+  locations: Map<string, SkillLocation>;
   /** Changes whenever a skill folder or one of its manifest files changes. */
   signature: string;
 }
@@ -88,10 +121,12 @@ export async function scanSkills(dir: string): Promise<SkillScan> {
       problems: [
         { file: dir, message: `skills directory cannot be read (${(err as NodeJS.ErrnoException).code})` },
       ],
+      locations: new Map(),
       signature: "missing",
     };
   }
   const skills: SkillInfo[] = [];
+  const locations = new Map<string, SkillLocation>();
   const sig: string[] = [];
   for (const folder of entries) {
     const mdPath = join(dir, folder, "SKILL.md");
@@ -112,6 +147,7 @@ export async function scanSkills(dir: string): Promise<SkillScan> {
     const md = parsedMd.value;
     let version = md.version ?? null;
     let description = md.description;
+    let run: Omit<SkillLocation, "dir"> = pickRun(md);
     const json = await readFile(jsonPath, "utf8").catch(() => undefined);
     if (json !== undefined) {
       let parsed: z.ZodSafeParseResult<z.output<typeof SkillJson>>;
@@ -133,6 +169,7 @@ export async function scanSkills(dir: string): Promise<SkillScan> {
         continue;
       }
       version = version ?? parsed.data.version ?? null;
+      if (run.entry === undefined && run.command === undefined) run = pickRun(parsed.data);
       description = description || (parsed.data.description ?? "");
     }
     if (skills.some((s) => s.name === md.name)) {
@@ -140,6 +177,16 @@ export async function scanSkills(dir: string): Promise<SkillScan> {
       continue;
     }
     skills.push({ name: md.name, version, description });
+    locations.set(md.name, { dir: join(dir, folder), ...run });
   }
-  return { skills, problems, signature: sig.join("|") };
+  return { skills, problems, locations, signature: sig.join("|") };
+}
+
+function pickRun(v: {
+  entry?: string | undefined;
+  command?: string[] | undefined;
+}): Omit<SkillLocation, "dir"> {
+  if (v.entry !== undefined) return { entry: v.entry };
+  if (v.command !== undefined) return { command: v.command };
+  return {};
 }

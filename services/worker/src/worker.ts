@@ -12,6 +12,7 @@ import {
   type NodeRegister,
   type SkillInfo,
 } from "@openclaw/protocol";
+import { Executor } from "./executor.js";
 import { MachineLoad, machineAddresses } from "./machine.js";
 import { type SkillScan, scanSkills } from "./skills.js";
 
@@ -23,13 +24,19 @@ export interface Worker {
   readonly session: string;
   /** The descriptor last registered. */
   descriptor(): NodeDescriptor;
-  /** Leaves the cluster (tells the registry) and stops heartbeating. */
+  /** Task ids of the attempts running now. */
+  running(): string[];
+  /**
+   * Stops taking work, aborts running attempts (reported as OC-6005, retryable, so the scheduler
+   * moves them), leaves the cluster (tells the registry) and stops heartbeating.
+   */
   stop(reason?: string): Promise<void>;
 }
 
 /**
  * A worker node: reads its skills folder, registers, heartbeats with its load, re-registers when
- * its skills change or the registry asks, and leaves cleanly on stop.
+ * its skills change or the registry asks, runs the tasks dispatched to it, and leaves cleanly on
+ * stop (aborting what runs, so the scheduler moves it).
  */
 export async function startWorker(ctx: ServiceContext): Promise<Worker> {
   const { cluster, config, log } = ctx;
@@ -84,6 +91,12 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
   }
 
   let current = describe(scan.skills);
+  const executor = new Executor({
+    ctx,
+    nodeId,
+    log: nodeLog,
+    locate: (name) => scan.locations.get(name),
+  });
 
   async function register(why: string): Promise<void> {
     // Never after leave: a register in flight past stop() would bring the node back.
@@ -109,12 +122,15 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
       pendingRegister = false;
       await register("retry");
     }
+    const running = executor.running();
     const msg: NodeHeartbeat = {
       ...envelope(ctx.sender),
       node_id: nodeId,
       session,
       load: {
         ...EMPTY_LOAD,
+        running_tasks: running.length,
+        running_task_ids: running,
         cpu_usage: load.cpu(),
         memory_usage: load.memory(),
         disk_usage: await load.disk(),
@@ -155,6 +171,7 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
   })().catch(() => undefined);
 
   await register("started");
+  await executor.start();
   await heartbeat();
   const beat = setInterval(() => track("heartbeat", heartbeat), w.heartbeat_interval);
   const poll = setInterval(() => track("skills rescan", rescan), w.skills_poll_interval);
@@ -167,12 +184,14 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
     nodeId,
     session,
     descriptor: () => current,
+    running: () => executor.running(),
     async stop(reason = "shutdown") {
       if (stopped) return;
       stopped = true;
       clearInterval(beat);
       clearInterval(poll);
       commands.unsubscribe();
+      await executor.stop();
       await Promise.all(inflight);
       const msg: NodeLeave = { ...envelope(ctx.sender), node_id: nodeId, session, reason };
       try {

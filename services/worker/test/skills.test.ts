@@ -48,6 +48,36 @@ describe("SKILL.md", () => {
   });
 });
 
+describe("how a skill says it runs", () => {
+  it("reads entry, or command as a list or a string split on spaces", () => {
+    const e = parseSkillMd(md("name: a\ndescription: d\nentry: lib/main.mjs"), "f");
+    expect(e.ok && e.value.entry).toBe("lib/main.mjs");
+    const l = parseSkillMd(md('name: a\ndescription: d\ncommand: ["python3", "main.py"]'), "f");
+    expect(l.ok && l.value.command).toEqual(["python3", "main.py"]);
+    const s = parseSkillMd(md("name: a\ndescription: d\ncommand: python3  main.py"), "f");
+    expect(s.ok && s.value.command).toEqual(["python3", "main.py"]);
+  });
+
+  it("refuses both at once, and an empty command", () => {
+    const both = parseSkillMd(md("name: a\ndescription: d\nentry: x.mjs\ncommand: ./run"), "f");
+    expect(!both.ok && both.problem.message).toContain("not both");
+    const empty = parseSkillMd(md("name: a\ndescription: d\ncommand: []"), "f");
+    expect(empty.ok).toBe(false);
+  });
+
+  it("records each skill's folder, SKILL.md winning over skill.json", async () => {
+    const dir = skillsDir({
+      a: { "SKILL.md": md("name: a\ndescription: d\nentry: main.mjs"), "skill.json": '{"command":"./run"}' },
+      b: { "SKILL.md": md("name: b\ndescription: d"), "skill.json": '{"command":["node","b.mjs"]}' },
+      c: { "SKILL.md": md("name: c\ndescription: d") },
+    });
+    const scan = await scanSkills(dir);
+    expect(scan.locations.get("a")).toEqual({ dir: join(dir, "a"), entry: "main.mjs" });
+    expect(scan.locations.get("b")).toEqual({ dir: join(dir, "b"), command: ["node", "b.mjs"] });
+    expect(scan.locations.get("c")).toEqual({ dir: join(dir, "c") });
+  });
+});
+
 describe("scanSkills", () => {
   it("lists good skills and skips bad folders, naming the file at fault", async () => {
     const dir = skillsDir({

@@ -75,6 +75,95 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "tasks",
+    sql: `
+      -- One row per task: seed 004's task fields plus the scheduler's record. The scheduler's
+      -- events carry the whole record, so a row is the last snapshot seen (updated_seq).
+      CREATE TABLE tasks (
+        task_id          TEXT PRIMARY KEY,
+        task_type        TEXT NOT NULL,
+        name             TEXT NOT NULL,
+        description      TEXT NOT NULL,
+        required_skills  TEXT NOT NULL,   -- JSON array
+        optional_skills  TEXT NOT NULL,   -- JSON array
+        status           TEXT NOT NULL CHECK (status IN
+          ('pending', 'scheduled', 'running', 'completed', 'failed', 'cancelled', 'timeout')),
+        priority         TEXT NOT NULL CHECK (priority IN ('critical', 'high', 'normal', 'low')),
+        assigned_node    TEXT,
+        submitted_at     TEXT NOT NULL,   -- always toISOString() form, so text order is time order
+        scheduled_at     TEXT,
+        started_at       TEXT,
+        completed_at     TEXT,
+        payload          TEXT,            -- JSON (seed 004 "parameters"); NULL when never seen
+        timeout_ms       INTEGER NOT NULL,
+        retry_count      INTEGER NOT NULL,
+        max_retries      INTEGER NOT NULL,
+        retry_policy     TEXT NOT NULL,   -- JSON RetryPolicy
+        user_id          TEXT,
+        affinity_tags    TEXT NOT NULL,   -- JSON array
+        result           TEXT,            -- JSON; NULL until completed
+        error            TEXT,            -- JSON TaskError
+        metadata         TEXT NOT NULL,   -- JSON object
+        attempt          INTEGER NOT NULL,
+        attempts         TEXT NOT NULL,   -- JSON array of AttemptRecord
+        progress         TEXT,            -- JSON { percent, message }
+        waiting_reason   TEXT,
+        next_attempt_at  TEXT,
+        constraints      TEXT NOT NULL,   -- JSON TaskConstraints
+        affinity_key     TEXT,
+        idempotency_key  TEXT,
+        strategy         TEXT,
+        checkpoint       INTEGER NOT NULL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        -- EVENTS stream sequence of the snapshot the row holds; 0 for a row the API wrote.
+        updated_seq      INTEGER NOT NULL DEFAULT 0,
+        updated_at       TEXT NOT NULL
+      );
+      CREATE INDEX tasks_submitted ON tasks (submitted_at, task_id);
+      CREATE INDEX tasks_status ON tasks (status, submitted_at, task_id);
+      CREATE INDEX tasks_node ON tasks (assigned_node, submitted_at, task_id);
+      CREATE INDEX tasks_idempotency ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+      -- The skill filter of the task list (required skills), in list order.
+      CREATE TABLE task_skills (
+        task_id      TEXT NOT NULL REFERENCES tasks (task_id) ON DELETE CASCADE,
+        skill        TEXT NOT NULL,
+        submitted_at TEXT NOT NULL,
+        PRIMARY KEY (task_id, skill)
+      );
+      CREATE INDEX task_skills_skill ON task_skills (skill, submitted_at, task_id);
+
+      -- seq is the EVENTS stream sequence; event_id the envelope id (live events are matched by it).
+      CREATE TABLE task_events (
+        seq      INTEGER PRIMARY KEY,
+        task_id  TEXT NOT NULL,
+        kind     TEXT NOT NULL,
+        at       TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        data     TEXT NOT NULL   -- JSON object: the event's own fields
+      );
+      CREATE INDEX task_events_task ON task_events (task_id, seq);
+
+      -- Per-node counters over ended attempts, kept apart from the node row so an attempt that
+      -- ends before the node's row exists still counts; copied onto the row on every change.
+      CREATE TABLE node_task_stats (
+        node_id               TEXT PRIMARY KEY,
+        total_tasks_processed INTEGER NOT NULL,
+        successful_tasks      INTEGER NOT NULL,
+        failed_tasks          INTEGER NOT NULL,
+        completed_seconds     REAL NOT NULL,
+        completed_count       INTEGER NOT NULL
+      );
+      -- The counters now come from task attempts, no longer from heartbeats.
+      UPDATE nodes SET total_tasks_processed = 0, successful_tasks = 0, failed_tasks = 0,
+        average_execution_time = 0;
+      -- The cursor so far followed node events only and went past task events: read the stream
+      -- again from its start (node events are keyed by seq, so none is stored twice).
+      UPDATE meta SET value = '0' WHERE key = 'events_cursor';
+    `,
+  },
 ];
 
 /**

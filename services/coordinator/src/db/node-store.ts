@@ -1,15 +1,23 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { NodeEvent, NodeHealthRecord, NodeRecord } from "@openclaw/protocol";
+import type { NodeEvent, NodeHealthRecord, NodeRecord, TaskEvent } from "@openclaw/protocol";
 import Database from "better-sqlite3";
 import { deriveStatus, type NodeStatus } from "../status.js";
 import { applyMigrations } from "./migrations.js";
 import type { EventRow, NodeRow, StatusTotals } from "./rows.js";
 import { prepareStatements, type Statements } from "./statements.js";
+import { TaskStore } from "./task-store.js";
 
 const CURSOR_KEY = "events_cursor";
 const STREAM_CREATED_KEY = "events_stream_created";
 const ENVELOPE_KEYS = new Set(["v", "id", "ts", "sender", "trace_id", "node_id", "kind"]);
+
+/** One message of the EVENTS stream, as the projection classified it. */
+export type StreamEvent =
+  | { seq: number; scope: "node"; event: NodeEvent }
+  | { seq: number; scope: "task"; event: TaskEvent }
+  /** Not stored (invalid, or of a scope the read model does not keep); the cursor moves past it. */
+  | { seq: number; scope: "skip" };
 
 /** Opens (or creates) the read model at `path`, in WAL mode, with every migration applied. */
 export function openStore(path: string): NodeStore {
@@ -30,35 +38,46 @@ export function openStore(path: string): NodeStore {
 }
 
 /**
- * The coordinator's SQLite read model: the node table (current state, from KV) and node event
- * history (from the EVENTS stream, with the stream cursor). Every statement is prepared once.
+ * The coordinator's SQLite read model: the node table (current state, from KV), node and task
+ * event history and the task table (from the EVENTS stream, with the stream cursor). Every
+ * statement is prepared once.
  */
 export class NodeStore {
   readonly #db: Database.Database;
   readonly #q: Statements;
+  /** Tasks and their history (same database). */
+  readonly tasks: TaskStore;
   readonly #applyBatch: (
     records: readonly NodeRecord[],
     health: readonly NodeHealthRecord[],
   ) => NodeHealthRecord[];
-  readonly #recordEvent: (seq: number, event: NodeEvent | undefined) => void;
+  readonly #recordEvents: (events: readonly StreamEvent[], changed: Set<string>) => void;
 
   constructor(db: Database.Database) {
     this.#db = db;
     this.#q = prepareStatements(db);
+    this.tasks = new TaskStore(db);
     this.#applyBatch = db.transaction(
       (records: readonly NodeRecord[], health: readonly NodeHealthRecord[]) => {
         for (const r of records) this.#upsertNode(r);
         return health.filter((h) => !this.#updateHealth(h));
       },
     );
-    this.#recordEvent = db.transaction((seq: number, event: NodeEvent | undefined) => {
-      if (event) {
-        const data: Record<string, unknown> = {};
-        for (const [k, v] of Object.entries(event)) if (!ENVELOPE_KEYS.has(k)) data[k] = v;
-        this.#q.insertEvent.run(seq, event.node_id, event.kind, event.ts, JSON.stringify(data));
+    this.#recordEvents = db.transaction((events: readonly StreamEvent[], changed: Set<string>) => {
+      let last: number | undefined;
+      for (const e of events) {
+        if (e.scope === "node") this.#insertNodeEvent(e.seq, e.event);
+        else if (e.scope === "task") this.tasks.applyEvent(e.seq, e.event, changed);
+        last = e.seq;
       }
-      this.#q.setMeta.run(CURSOR_KEY, String(seq));
+      if (last !== undefined) this.#q.setMeta.run(CURSOR_KEY, String(last));
     });
+  }
+
+  #insertNodeEvent(seq: number, event: NodeEvent): void {
+    const data: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(event)) if (!ENVELOPE_KEYS.has(k)) data[k] = v;
+    this.#q.insertEvent.run(seq, event.node_id, event.kind, event.ts, JSON.stringify(data));
   }
 
   /**
@@ -104,10 +123,6 @@ export class NodeStore {
       memory_usage: r.load.memory_usage,
       disk_usage: r.load.disk_usage,
       running_tasks: r.load.running_tasks,
-      total_tasks_processed: r.stats.total_tasks_processed,
-      successful_tasks: r.stats.successful_tasks,
-      failed_tasks: r.stats.failed_tasks,
-      average_execution_time: r.stats.average_execution_time,
       registered_at: r.registered_at,
       last_heartbeat: r.last_heartbeat,
       left_at: r.left_at,
@@ -170,7 +185,18 @@ export class NodeStore {
    * a message that failed validation: the cursor moves past it and nothing is stored.
    */
   recordEvent(seq: number, event: NodeEvent | undefined): void {
-    this.#recordEvent(seq, event);
+    this.recordEvents([event ? { seq, scope: "node", event } : { seq, scope: "skip" }]);
+  }
+
+  /**
+   * Stores events in stream order (task events also update their task's row) and advances the
+   * cursor to the last one, all in one transaction; then tells the task listeners.
+   */
+  recordEvents(events: readonly StreamEvent[]): void {
+    if (events.length === 0) return;
+    const changed = new Set<string>();
+    this.#recordEvents(events, changed);
+    this.tasks.notify(changed);
   }
 
   /** When the EVENTS stream the history came from was created (tells a recreated stream apart). */
@@ -186,6 +212,7 @@ export class NodeStore {
   resetEventHistory(): void {
     this.#db.transaction(() => {
       this.#q.deleteEvents.run();
+      this.tasks.resetHistory();
       this.#q.setMeta.run(CURSOR_KEY, "0");
     })();
   }

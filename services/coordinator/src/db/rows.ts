@@ -1,4 +1,11 @@
-import type { HealthState, NodeEventKind } from "@openclaw/protocol";
+import type {
+  HealthState,
+  NodeEventKind,
+  PlacementStrategy,
+  Priority,
+  TaskEventKind,
+  TaskStatus,
+} from "@openclaw/protocol";
 import type { NodeStatus } from "../status.js";
 
 /** One row of `nodes`, as SQLite returns it (JSON columns still as text). */
@@ -60,4 +67,70 @@ export interface StatusTotals {
   used: number;
   /** Nodes offline because heartbeats timed out (not because they left). */
   timed_out: number;
+}
+
+/** One row of `tasks`, as SQLite returns it (JSON columns still as text). */
+export interface TaskRow {
+  task_id: string;
+  task_type: string;
+  name: string;
+  description: string;
+  /** JSON array. */
+  required_skills: string;
+  /** JSON array. */
+  optional_skills: string;
+  status: TaskStatus;
+  priority: Priority;
+  assigned_node: string | null;
+  submitted_at: string;
+  scheduled_at: string | null;
+  started_at: string | null;
+  completed_at: string | null;
+  /** JSON, or null when the coordinator never saw the payload. */
+  payload: string | null;
+  timeout_ms: number;
+  retry_count: number;
+  max_retries: number;
+  /** JSON RetryPolicy. */
+  retry_policy: string;
+  user_id: string | null;
+  /** JSON array. */
+  affinity_tags: string;
+  /** JSON, or null before the task completed. */
+  result: string | null;
+  /** JSON TaskError. */
+  error: string | null;
+  /** JSON object. */
+  metadata: string;
+  attempt: number;
+  /** JSON array of AttemptRecord. */
+  attempts: string;
+  /** JSON `{ percent, message }`. */
+  progress: string | null;
+  waiting_reason: string | null;
+  next_attempt_at: string | null;
+  /** JSON TaskConstraints. */
+  constraints: string;
+  affinity_key: string | null;
+  idempotency_key: string | null;
+  strategy: PlacementStrategy | null;
+  checkpoint: 0 | 1;
+  cancel_requested: 0 | 1;
+  /** EVENTS stream sequence of the snapshot in the row; 0 when the API wrote it at submission. */
+  updated_seq: number;
+  updated_at: string;
+}
+
+/** A task as the list returns it: without the payload and the result, which may be large. */
+export type TaskListRow = Omit<TaskRow, "payload" | "result">;
+
+/** One stored task event; `data` holds the event's own fields (not the envelope). */
+export interface TaskEventRow {
+  seq: number;
+  task_id: string;
+  kind: TaskEventKind;
+  at: string;
+  event_id: string;
+  /** JSON object. */
+  data: string;
 }

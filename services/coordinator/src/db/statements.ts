@@ -1,9 +1,11 @@
 import type Database from "better-sqlite3";
 import type { EventRow, NodeRow, StatusTotals } from "./rows.js";
 
+/** The counters come from task attempts (`node_task_stats`), not from the node's record. */
+type NodeCounters = "total_tasks_processed" | "successful_tasks" | "failed_tasks" | "average_execution_time";
 type NodeWrite = Omit<
   NodeRow,
-  "health" | "health_reason" | "health_since" | "health_checked_at" | "missed_heartbeats"
+  "health" | "health_reason" | "health_since" | "health_checked_at" | "missed_heartbeats" | NodeCounters
 >;
 type HealthWrite = Pick<
   NodeRow,
@@ -41,19 +43,24 @@ const NODE_COLUMNS = [
   "memory_usage",
   "disk_usage",
   "running_tasks",
-  "total_tasks_processed",
-  "successful_tasks",
-  "failed_tasks",
-  "average_execution_time",
   "registered_at",
   "last_heartbeat",
   "left_at",
   "status",
 ] as const satisfies readonly (keyof NodeWrite)[];
 
+/** A new row starts with the counters of attempts that ended before it existed. */
+const COUNTERS_OF = (column: string) =>
+  `COALESCE((SELECT ${column} FROM node_task_stats WHERE node_id = @node_id), 0)`;
+
 const UPSERT_NODE = `
-  INSERT INTO nodes (${NODE_COLUMNS.join(", ")})
-  VALUES (${NODE_COLUMNS.map((c) => `@${c}`).join(", ")})
+  INSERT INTO nodes (${NODE_COLUMNS.join(", ")},
+    total_tasks_processed, successful_tasks, failed_tasks, average_execution_time)
+  VALUES (${NODE_COLUMNS.map((c) => `@${c}`).join(", ")},
+    ${COUNTERS_OF("total_tasks_processed")}, ${COUNTERS_OF("successful_tasks")},
+    ${COUNTERS_OF("failed_tasks")},
+    COALESCE((SELECT ROUND(completed_seconds / completed_count, 3) FROM node_task_stats
+      WHERE node_id = @node_id AND completed_count > 0), 0))
   ON CONFLICT (node_id) DO UPDATE SET
     ${NODE_COLUMNS.filter((c) => c !== "node_id")
       .map((c) => `${c} = excluded.${c}`)

@@ -1,4 +1,6 @@
+import { type Config, ConfigSchema, taskDefaults } from "@openclaw/config";
 import type { Logger } from "@openclaw/log";
+import type { Sender, SubmissionDefaults } from "@openclaw/protocol";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -8,13 +10,28 @@ import Fastify, {
 } from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { NodeStore } from "../db/node-store.js";
+import type { TaskBus } from "../task-bus.js";
 import { handleError, handleNotFound } from "./errors.js";
 import { DebugRequestLog } from "./request-log.js";
 import { registerClusterRoutes } from "./routes/cluster.js";
 import { registerNodeRoutes } from "./routes/nodes.js";
 import { registerServiceRoutes } from "./routes/service.js";
+import { registerTaskRoutes } from "./routes/tasks.js";
 
 export type NatsState = "connected" | "disconnected";
+
+/** What the task API takes from the configuration. */
+export interface TaskSettings {
+  /** Filled into what a submission leaves out (`tasks.*`). */
+  defaults: SubmissionDefaults;
+  /** Submissions are refused with 429 while this many tasks are pending (`scheduler.max_pending`). */
+  maxPending: number;
+}
+
+/** The task settings of a configuration. */
+export function taskSettings(config: Config): TaskSettings {
+  return { defaults: taskDefaults(config), maxPending: config.scheduler.max_pending };
+}
 
 export interface ApiDeps {
   store: NodeStore;
@@ -27,6 +44,15 @@ export interface ApiDeps {
   nats?: () => NatsState;
   /** The clock. @default () => new Date() */
   now?: () => Date;
+  /**
+   * The scheduler's inbox and live task events. Without it, submit, cancel and retry answer
+   * 503 and event streams and long polls see only what the read model stores.
+   */
+  bus?: TaskBus;
+  /** Sender of the bus messages. @default { service: "coordinator", instance } */
+  sender?: Sender;
+  /** @default taskSettings(the default configuration) */
+  tasks?: TaskSettings;
 }
 
 export type Api = FastifyInstance<
@@ -45,6 +71,11 @@ export interface RouteDeps {
   nats: () => NatsState;
   now: () => Date;
   startedAt: Date;
+  bus: TaskBus | undefined;
+  sender: Sender;
+  tasks: TaskSettings;
+  /** Aborted when the API closes, so event streams and long polls let go. */
+  closing: AbortSignal;
 }
 
 /**
@@ -65,6 +96,9 @@ export function buildApi(deps: ApiDeps): Api {
   app.setNotFoundHandler(handleNotFound);
 
   const now = deps.now ?? (() => new Date());
+  const closing = new AbortController();
+  // Open event streams would keep the server from closing.
+  app.addHook("preClose", async () => closing.abort());
   const routeDeps: RouteDeps = {
     store: deps.store,
     instance: deps.instance,
@@ -72,9 +106,14 @@ export function buildApi(deps: ApiDeps): Api {
     nats: deps.nats ?? (() => "connected"),
     now,
     startedAt: now(),
+    bus: deps.bus,
+    sender: deps.sender ?? { service: "coordinator", instance: deps.instance },
+    tasks: deps.tasks ?? taskSettings(ConfigSchema.parse({})),
+    closing: closing.signal,
   };
   registerServiceRoutes(app, routeDeps);
   registerNodeRoutes(app, routeDeps);
   registerClusterRoutes(app, routeDeps);
+  registerTaskRoutes(app, routeDeps);
   return app;
 }

@@ -22,9 +22,29 @@ export function errorBody(statusCode: number, code: ErrorCode, message: string, 
 export function handleError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (hasZodFastifySchemaValidationErrors(err)) {
     const issue = err.validation[0];
-    const field = issue?.instancePath.split("/")[1] || err.validationContext || "request";
+    const path = issue?.instancePath.split("/").filter((p) => p !== "") ?? [];
+    // An unknown field is named by its key, e.g. `retry.max_tries`.
+    const keys =
+      issue?.keyword === "unrecognized_keys" ? (issue.params as { keys?: unknown }).keys : undefined;
+    if (Array.isArray(keys) && typeof keys[0] === "string") path.push(keys[0]);
+    const field = path.join(".") || err.validationContext || "request";
     const code = err.validationContext === "params" && ID_PARAMS.has(field) ? "OC-4001" : "OC-4000";
-    return reply.code(400).send(errorBody(400, code, issue?.message ?? "the request is invalid", field));
+    const message = issue?.message ?? "the request is invalid";
+    // Body issues name nested fields, whose messages do not say which field they are about.
+    const shownMessage = err.validationContext === "body" ? `${field}: ${message}` : message;
+    return reply.code(400).send(errorBody(400, code, shownMessage, field));
+  }
+  if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+    return reply
+      .code(400)
+      .send(
+        errorBody(
+          400,
+          "OC-4002",
+          `the request body is larger than ${req.routeOptions.bodyLimit ?? "the limit of"} bytes; the payload may be at most tasks.max_payload_bytes of JSON`,
+          "payload",
+        ),
+      );
   }
   if (isOcError(err)) {
     if (err.status >= 500)

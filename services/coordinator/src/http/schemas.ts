@@ -8,8 +8,8 @@ export function shown(value: unknown): string {
   return text === undefined ? "undefined" : text.length > 80 ? `${text.slice(0, 80)}...` : text;
 }
 
-/** A path parameter that becomes a subject token (node id, skill name). */
-function tokenParam(what: string) {
+/** A path or query parameter that becomes a subject token (node id, skill name, task id). */
+export function tokenParam(what: string) {
   return z.string().superRefine((value, ctx) => {
     const problem = tokenProblem(value);
     if (problem) ctx.addIssue({ code: "custom", message: `${what} '${shown(value)}' ${problem}` });
@@ -22,7 +22,7 @@ function statusQuery<const T extends readonly [string, ...string[]]>(values: T) 
   });
 }
 
-const LIMIT_RULE = { error: "limit must be a whole number from 1 to 1000" };
+export const LIMIT_RULE = { error: "limit must be a whole number from 1 to 1000" };
 
 export const NodeIdParams = z.object({ id: tokenParam("node id") });
 export const SkillParams = z.object({ skill: tokenParam("skill") });
@@ -32,7 +32,7 @@ export const EventsQuery = z.object({
   limit: z.coerce.number(LIMIT_RULE).int(LIMIT_RULE).min(1, LIMIT_RULE).max(1000, LIMIT_RULE).default(100),
 });
 
-const Iso = z.string().describe("ISO 8601 time");
+export const Iso = z.string().describe("ISO 8601 time");
 
 export const SkillJson = z.object({
   name: z.string(),

@@ -1,10 +1,13 @@
 import { type Cluster, decode, type JsMsg, pause } from "@openclaw/bus";
 import type { Logger } from "@openclaw/log";
-import { NodeEvent } from "@openclaw/protocol";
-import type { NodeStore } from "../db/node-store.js";
+import { NodeEvent, TaskEvent } from "@openclaw/protocol";
+import type { NodeStore, StreamEvent } from "../db/node-store.js";
 import type { Stoppable } from "./loop.js";
 
 type OrderedOptions = Exclude<Parameters<Cluster["js"]["consumers"]["get"]>[1], string | undefined>;
+
+/** Most events written in one transaction (a burst of 5,000 tasks is ~25,000 events). */
+const MAX_BATCH = 500;
 
 export interface EventHistoryOptions {
   cluster: Cluster;
@@ -15,13 +18,15 @@ export interface EventHistoryOptions {
 }
 
 /**
- * Copies node events from the EVENTS stream into `node_events`, each in the transaction that
+ * Copies the EVENTS stream into the read model: node events into `node_events`, task events
+ * into `task_events` and onto their task's row. Each batch is written in the transaction that
  * advances the stored cursor, so a restart resumes exactly after the last stored event: no
- * history is lost or stored twice. An ordered consumer needs no durable state on the server.
+ * history is lost or applied twice. An ordered consumer needs no durable state on the server.
  */
 export function followEventHistory(o: EventHistoryOptions): Stoppable {
   const { cluster, store, log } = o;
-  const stream = cluster.names.streams.events;
+  const { names } = cluster;
+  const stream = names.streams.events;
   const abort = new AbortController();
   const { signal } = abort;
   let messages: { close(): Promise<unknown> } | undefined;
@@ -34,7 +39,7 @@ export function followEventHistory(o: EventHistoryOptions): Stoppable {
     if (recreated && cursor > 0) {
       log.warn(
         { stream, cursor, last_seq: info.state.last_seq },
-        "EVENTS stream was recreated; rebuilding node event history from its start",
+        "EVENTS stream was recreated; rebuilding event history from its start",
       );
       store.resetEventHistory();
     }
@@ -42,58 +47,97 @@ export function followEventHistory(o: EventHistoryOptions): Stoppable {
     return recreated ? 0 : cursor;
   }
 
-  function handle(msg: JsMsg): void {
-    const decoded = decode(NodeEvent, msg.data);
-    let event: NodeEvent | undefined;
-    if (!decoded.ok) {
-      log.warn(
-        { subject: msg.subject, seq: msg.seq, error_code: "OC-2002", error: decoded.error },
-        "invalid node event skipped",
-      );
-    } else {
-      const parsed = cluster.names.parseEventSubject(msg.subject);
-      if (parsed?.id !== decoded.value.node_id || parsed.kind !== decoded.value.kind) {
-        log.warn(
-          {
-            subject: msg.subject,
-            seq: msg.seq,
-            error_code: "OC-2002",
-            error: "subject does not match node_id and kind",
-          },
-          "invalid node event skipped",
-        );
-      } else {
-        event = decoded.value;
+  function invalid(msg: JsMsg, what: string, error: string): StreamEvent {
+    log.warn({ subject: msg.subject, seq: msg.seq, error_code: "OC-2002", error }, `invalid ${what} skipped`);
+    return { seq: msg.seq, scope: "skip" };
+  }
+
+  function classify(msg: JsMsg): StreamEvent {
+    const parsed = names.parseEventSubject(msg.subject);
+    switch (parsed?.scope) {
+      case "node": {
+        const decoded = decode(NodeEvent, msg.data);
+        if (!decoded.ok) return invalid(msg, "node event", decoded.error);
+        if (parsed.id !== decoded.value.node_id || parsed.kind !== decoded.value.kind) {
+          return invalid(msg, "node event", "subject does not match node_id and kind");
+        }
+        return { seq: msg.seq, scope: "node", event: decoded.value };
       }
+      case "task": {
+        const decoded = decode(TaskEvent, msg.data);
+        if (!decoded.ok) return invalid(msg, "task event", decoded.error);
+        const e = decoded.value;
+        const taskOf = "task" in e ? e.task.spec.task_id : e.task_id;
+        if (parsed.id !== e.task_id || parsed.kind !== e.kind || taskOf !== e.task_id) {
+          return invalid(msg, "task event", "subject, task_id and task.spec.task_id do not agree");
+        }
+        return { seq: msg.seq, scope: "task", event: e };
+      }
+      case "cluster":
+        // leader_elected and the like: not kept, but the cursor moves past them.
+        return { seq: msg.seq, scope: "skip" };
+      default:
+        return invalid(msg, "event", "not a node, task or cluster event subject");
     }
-    store.recordEvent(msg.seq, event);
+  }
+
+  /**
+   * Reads from `cursor + 1` until the iterator ends. Messages that are already buffered are
+   * written together: a batch is flushed when it is full or once the buffered ones are read.
+   */
+  async function consume(cursor: number): Promise<void> {
+    const options: Partial<OrderedOptions> = {
+      // One subject as a string: servers before 2.10 reject the filter_subjects array.
+      filter_subjects: names.subjects.eventsAll,
+      ...(cursor === 0
+        ? { deliver_policy: "all" }
+        : { deliver_policy: "by_start_sequence", opt_start_seq: cursor + 1 }),
+    };
+    const consumer = await cluster.js.consumers.get(stream, options);
+    const iter = await consumer.consume();
+    messages = iter;
+    let batch: StreamEvent[] = [];
+    let scheduled: NodeJS.Immediate | undefined;
+    let failure: unknown;
+    const flush = () => {
+      if (scheduled) clearImmediate(scheduled);
+      scheduled = undefined;
+      if (batch.length === 0 || failure !== undefined) return;
+      const writing = batch;
+      batch = [];
+      try {
+        store.recordEvents(writing);
+      } catch (err) {
+        // Nothing of the batch is stored: stop, and resume from the stored cursor.
+        failure = err;
+        void iter.close().catch(() => undefined);
+      }
+    };
+    try {
+      if (signal.aborted) await iter.close();
+      for await (const msg of iter) {
+        if (failure !== undefined) break;
+        batch.push(classify(msg));
+        if (batch.length >= MAX_BATCH) flush();
+        else scheduled ??= setImmediate(flush);
+      }
+      flush();
+    } finally {
+      if (scheduled) clearImmediate(scheduled);
+      await iter.close().catch(() => undefined);
+    }
+    if (failure !== undefined) throw failure;
   }
 
   const done = (async () => {
     while (!signal.aborted) {
       try {
-        const cursor = await startCursor();
-        const options: Partial<OrderedOptions> = {
-          // One subject as a string: servers before 2.10 reject the filter_subjects array.
-          filter_subjects: cluster.names.subjects.nodeEventsAll,
-          ...(cursor === 0
-            ? { deliver_policy: "all" }
-            : { deliver_policy: "by_start_sequence", opt_start_seq: cursor + 1 }),
-        };
-        const consumer = await cluster.js.consumers.get(stream, options);
-        const iter = await consumer.consume();
-        messages = iter;
-        try {
-          if (signal.aborted) await iter.close();
-          for await (const msg of iter) handle(msg);
-        } finally {
-          await iter.close().catch(() => undefined);
-        }
+        await consume(await startCursor());
       } catch (err) {
         if (signal.aborted) break;
         log.warn(
           { stream, error: (err as Error).message },
-          "reading node events failed; resuming from the stored cursor",
+          "reading the EVENTS stream failed; resuming from the stored cursor",
         );
       }
       await pause(o.retryMs ?? 1000, signal);

@@ -1,0 +1,4 @@
+/** Returns the task payload unchanged. */
+export function run(input) {
+  return input ?? null;
+}

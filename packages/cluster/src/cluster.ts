@@ -1,0 +1,201 @@
+import { decode, encode } from "@openclaw/bus";
+import {
+  envelope,
+  NodeHealthRecord,
+  NodeRecord,
+  OcError,
+  QueueStats,
+  resolveSubmission,
+  type TaskSubmit,
+} from "@openclaw/protocol";
+import { type Connection, connect } from "./connection.js";
+import { Job, PendingResult } from "./job.js";
+import { type ClusterOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+import { type TaskInput, toSubmission } from "./task-input.js";
+
+export interface NodeStatus {
+  id: string;
+  online: boolean;
+  skills: string[];
+  runningTasks: number;
+  capacity: number;
+  zone: string | null;
+  labels: Record<string, string>;
+}
+
+export interface ClusterStatus {
+  /** Nodes that are up (registered, not left, not offline). */
+  activeNodes: number;
+  totalNodes: number;
+  /** Tasks dispatched or running. */
+  activeTasks: number;
+  /** Tasks waiting to be placed. */
+  queueDepth: number;
+  pendingByPriority: Record<string, number>;
+  /** The scheduler instance that leads, if one does. */
+  scheduler: string | null;
+  nodes: NodeStatus[];
+}
+
+const open = new Set<OpenClawCluster>();
+
+/**
+ * A client of an OpenClaw cluster (seed 000's `OpenClawCluster`): submit tasks, wait for their
+ * results, see the cluster's state. It talks to NATS directly, so it needs no HTTP API.
+ *
+ * ```ts
+ * const cluster = new OpenClawCluster({ natsUrl: "nats://localhost:4222" });
+ * const job = await cluster.submitTask({ type: "echo", payload: { hi: 1 } });
+ * const { data } = await job.wait();
+ * await cluster.close();
+ * ```
+ */
+export class OpenClawCluster {
+  readonly options: ResolvedOptions;
+  #conn: Promise<Connection> | undefined;
+
+  constructor(options: ClusterOptions = {}) {
+    this.options = resolveOptions(options);
+    open.add(this);
+  }
+
+  /** Closes every cluster client this process opened (for scripts and tests). */
+  static async closeAll(): Promise<void> {
+    await Promise.all([...open].map((c) => c.close()));
+  }
+
+  /** Connects on first use; every method waits for it. */
+  connection(): Promise<Connection> {
+    this.#conn ??= connect(this.options);
+    return this.#conn;
+  }
+
+  async close(): Promise<void> {
+    open.delete(this);
+    const conn = this.#conn;
+    this.#conn = undefined;
+    if (conn) await (await conn).close();
+  }
+
+  async getStatus(): Promise<ClusterStatus> {
+    const { cluster } = await this.connection();
+    const health = new Map<string, NodeHealthRecord>();
+    for await (const key of await cluster.kv.nodeHealth.keys()) {
+      const e = await cluster.kv.nodeHealth.get(key);
+      const d = e ? decode(NodeHealthRecord, e.value) : undefined;
+      if (d?.ok) health.set(key, d.value);
+    }
+    const nodes: NodeStatus[] = [];
+    for await (const key of await cluster.kv.nodes.keys()) {
+      const e = await cluster.kv.nodes.get(key);
+      const d = e?.operation === "PUT" ? decode(NodeRecord, e.value) : undefined;
+      if (!d?.ok) continue;
+      const r = d.value;
+      const h = health.get(key);
+      const offline = r.state === "left" || (h?.session === r.node.session && h.status === "offline");
+      nodes.push({
+        id: key,
+        online: !offline,
+        skills: r.node.skills.map((s) => s.name),
+        runningTasks: r.load.running_tasks,
+        capacity: r.node.max_concurrent_tasks,
+        zone: r.node.zone,
+        labels: r.node.labels,
+      });
+    }
+    const q = await cluster.kv.scheduler.get("queue");
+    const stats = q ? decode(QueueStats, q.value) : undefined;
+    const s = stats?.ok ? stats.value : undefined;
+    return {
+      activeNodes: nodes.filter((n) => n.online).length,
+      totalNodes: nodes.length,
+      activeTasks: (s?.scheduled ?? 0) + (s?.running ?? 0),
+      queueDepth: s?.pending ?? 0,
+      pendingByPriority: s?.pending_by_priority ?? {},
+      scheduler: s?.leader ?? null,
+      nodes: nodes.sort((a, b) => a.id.localeCompare(b.id)),
+    };
+  }
+
+  /**
+   * Submits a task; resolves once it is durably stored, with its job. Seed 000's forms:
+   * `submitTask(task)` and `submitTask(targetNode, task)` (the node `TaskRouter.route` chose:
+   * preferred, not required, so the task can still fail over). Results of other jobs
+   * (`job.data`) in the payload are waited for and filled in first.
+   */
+  async submitTask(targetOrTask: string | null | TaskInput, maybeTask?: TaskInput): Promise<Job> {
+    const target = typeof targetOrTask === "string" || targetOrTask === null ? targetOrTask : null;
+    const task = (maybeTask ?? (typeof targetOrTask === "object" ? targetOrTask : undefined)) as
+      | TaskInput
+      | undefined;
+    if (!task)
+      throw new OcError(
+        "OC-4000",
+        "submitTask needs a task: submitTask(task) or submitTask(targetNode, task)",
+      );
+    const payload = await fillResults(task.payload);
+    const submission = toSubmission({ ...task, payload }, { preferNode: target });
+    if (!submission.strategy && this.options.strategy) submission.strategy = this.options.strategy;
+    const resolved = resolveSubmission(submission, this.options.defaults);
+    if (!resolved.ok)
+      throw new OcError(resolved.field === "payload" ? "OC-4002" : "OC-4000", resolved.message, {
+        field: resolved.field,
+      });
+    const conn = await this.connection();
+    const msg: TaskSubmit = {
+      ...envelope(conn.sender),
+      task: resolved.spec,
+      submitted_at: new Date().toISOString(),
+    };
+    await conn.cluster.js.publish(conn.cluster.names.subjects.schedSubmit, encode(msg), {
+      msgID: resolved.spec.task_id,
+    });
+    const job = new Job(conn, resolved.spec.task_id);
+    if (task.onProgress) job.onProgress(task.onProgress);
+    return job;
+  }
+
+  /**
+   * Map-reduce over documents with two skills: `mapSkill` gets `{ document }` for each, and
+   * `reduceSkill` gets `{ inputs: [results of the maps that succeeded] }`. Resolves with the
+   * reduce's result.
+   */
+  async mapReduce(
+    documents: unknown[],
+    mapSkill: string,
+    reduceSkill: string,
+    options: { reduceOn?: string } = {},
+  ): Promise<unknown> {
+    const maps = await Promise.all(
+      documents.map((document) => this.submitTask({ type: mapSkill, payload: { document } })),
+    );
+    const settled = await Promise.allSettled(maps.map((j) => j.wait()));
+    const inputs = settled.filter((r) => r.status === "fulfilled").map((r) => r.value.data);
+    const reduce = await this.submitTask({
+      type: reduceSkill,
+      payload: { inputs },
+      priority: "high",
+      ...(options.reduceOn ? { requireNode: options.reduceOn } : {}),
+    });
+    return (await reduce.wait()).data;
+  }
+}
+
+/** Replaces results-to-be (`job.data` before the job finished) with the results; a failed job's is null. */
+async function fillResults(value: unknown): Promise<unknown> {
+  if (value instanceof PendingResult) {
+    try {
+      return (await value.job.wait()).data;
+    } catch {
+      return null;
+    }
+  }
+  if (Array.isArray(value)) return Promise.all(value.map(fillResults));
+  if (value && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+    const entries = await Promise.all(
+      Object.entries(value).map(async ([k, v]) => [k, await fillResults(v)] as const),
+    );
+    return Object.fromEntries(entries);
+  }
+  return value;
+}

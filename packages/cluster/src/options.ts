@@ -1,0 +1,83 @@
+import { readFileSync } from "node:fs";
+import { ConfigSchema, parseDuration, taskDefaults } from "@openclaw/config";
+import type { PlacementStrategy, SubmissionDefaults } from "@openclaw/protocol";
+import { PLACEMENT_STRATEGIES } from "@openclaw/protocol";
+import { parse as parseYaml } from "yaml";
+
+export interface ClusterOptions {
+  /** A YAML file: this project's config.yaml, or seed 000's cluster-config.yaml. */
+  configPath?: string;
+  /** NATS URL(s); else `NATS_URL`, else the config file's `communication.nats_url`, else nats://localhost:4222. */
+  natsUrl?: string;
+  /** The cluster's subject prefix (config `cluster.subject_prefix`). @default "oc" */
+  prefix?: string;
+  /** Nodes are always discovered through the registry; accepted for seed 000's code. */
+  autoDiscovery?: boolean;
+  /** This client's zone, for `preferSameZone`. Else `OPENCLAW_ZONE`, else the config's `worker.zone`. */
+  zone?: string;
+  user?: string;
+  password?: string;
+  token?: string;
+  /** Give up connecting after this long. @default 10_000 */
+  connectTimeoutMs?: number;
+}
+
+export interface ResolvedOptions {
+  natsUrl: string;
+  prefix: string;
+  zone: string | null;
+  strategy: PlacementStrategy | null;
+  defaults: SubmissionDefaults;
+  user?: string;
+  password?: string;
+  token?: string;
+  connectTimeoutMs: number;
+}
+
+type Doc = Record<string, Record<string, unknown> | undefined>;
+
+function read(path: string): Doc {
+  const doc = parseYaml(readFileSync(path, "utf8")) as unknown;
+  return doc && typeof doc === "object" ? (doc as Doc) : {};
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+/**
+ * Reads what the SDK needs, leniently: our config layout (`communication.nats_url`,
+ * `cluster.subject_prefix`, `tasks.*`) and seed 000's (`distribution.strategy`,
+ * `retryPolicy.maxAttempts/backoff/maxBackoff`). Task defaults are the config schema's own.
+ */
+export function resolveOptions(
+  o: ClusterOptions,
+  env: Record<string, string | undefined> = process.env,
+): ResolvedOptions {
+  const doc = o.configPath ? read(o.configPath) : {};
+  const defaults = taskDefaults(ConfigSchema.parse({}));
+  const retry = doc.retryPolicy;
+  if (retry) {
+    if (typeof retry.maxAttempts === "number") defaults.retry.max_attempts = retry.maxAttempts;
+    if (retry.backoff === "exponential" || retry.backoff === "fixed") defaults.retry.backoff = retry.backoff;
+    const max =
+      typeof retry.maxBackoff === "string" || typeof retry.maxBackoff === "number"
+        ? parseDuration(retry.maxBackoff)
+        : undefined;
+    if (max !== undefined) defaults.retry.max_backoff_ms = max;
+  }
+  const strategy = str(doc.distribution?.strategy) ?? str(doc.scheduler?.strategy);
+  return {
+    natsUrl: o.natsUrl ?? env.NATS_URL ?? str(doc.communication?.nats_url) ?? "nats://localhost:4222",
+    prefix: o.prefix ?? env.OPENCLAW_SUBJECT_PREFIX ?? str(doc.cluster?.subject_prefix) ?? "oc",
+    zone: o.zone ?? env.OPENCLAW_ZONE ?? str(doc.worker?.zone) ?? null,
+    strategy: (PLACEMENT_STRATEGIES as readonly string[]).includes(strategy ?? "")
+      ? (strategy as PlacementStrategy)
+      : null,
+    defaults,
+    user: o.user ?? env.NATS_USER,
+    password: o.password ?? env.NATS_PASSWORD,
+    token: o.token ?? env.NATS_TOKEN,
+    connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
+  };
+}

@@ -1,0 +1,60 @@
+import { type Cluster, decode, encode } from "@openclaw/bus";
+import type { Logger } from "@openclaw/log";
+import { OcError, type TaskCancel, TaskEvent, type TaskRetry, type TaskSubmit } from "@openclaw/protocol";
+
+/** What the task API needs from NATS; `natsTaskBus` is the real one. */
+export interface TaskBus {
+  /** Puts a submission into the scheduler's inbox; resolves once JetStream has stored it. */
+  submit(msg: TaskSubmit): Promise<void>;
+  /** `msgId` lets JetStream drop a repeat of the same request (a double click). */
+  cancel(msg: TaskCancel, msgId: string): Promise<void>;
+  retry(msg: TaskRetry, msgId: string): Promise<void>;
+  /**
+   * Follows a task's events as they are published (core NATS, no history), validated; returns
+   * the unsubscribe.
+   */
+  watch(taskId: string, onEvent: (event: TaskEvent) => void): () => void;
+}
+
+/** The task bus over the cluster's NATS connection. */
+export function natsTaskBus(cluster: Cluster, log: Logger): TaskBus {
+  const { js, nc, names } = cluster;
+
+  async function put(subject: string, body: unknown, msgID: string, what: string): Promise<void> {
+    try {
+      await js.publish(subject, encode(body), { msgID });
+    } catch (err) {
+      throw new OcError(
+        "OC-5003",
+        `the scheduler's inbox did not confirm the ${what} (NATS: ${(err as Error).message}); nothing was accepted, try again`,
+        { cause: err },
+      );
+    }
+  }
+
+  return {
+    submit: (msg) => put(names.subjects.schedSubmit, msg, msg.task.task_id, "submission"),
+    cancel: (msg, msgId) => put(names.subjects.schedCancel, msg, msgId, "cancel request"),
+    retry: (msg, msgId) => put(names.subjects.schedRetry, msg, msgId, "retry request"),
+    watch(taskId, onEvent) {
+      const sub = nc.subscribe(names.subjects.taskEventsOf(taskId), {
+        callback: (err, msg) => {
+          if (err) return;
+          const decoded = decode(TaskEvent, msg.data);
+          if (!decoded.ok || decoded.value.task_id !== taskId) {
+            log.debug({ subject: msg.subject, error_code: "OC-2002" }, "invalid live task event ignored");
+            return;
+          }
+          onEvent(decoded.value);
+        },
+      });
+      return () => {
+        try {
+          if (!sub.isClosed()) sub.unsubscribe();
+        } catch {
+          // The connection is closed already, and the subscription with it.
+        }
+      };
+    },
+  };
+}

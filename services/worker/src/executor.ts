@@ -1,0 +1,298 @@
+import {
+  decode,
+  ensureDurable,
+  errorMessage,
+  type JetStreamClient,
+  type JsMsg,
+  pause,
+  type ServiceContext,
+} from "@openclaw/bus";
+import type { Logger } from "@openclaw/log";
+import { envelope, TaskAbort, TaskDispatch, type TaskError } from "@openclaw/protocol";
+import { type AttemptContext, createContext, readLastCheckpoint } from "./context.js";
+import { checkResult, failure, type Outcome } from "./runtime/outcome.js";
+import { resolveRun } from "./runtime/resolve.js";
+import { runSkill } from "./runtime/run-skill.js";
+import type { SkillLocation } from "./skills.js";
+import { fence, publishReport, reportOutcome } from "./task-bus.js";
+
+type Consumer = Awaited<ReturnType<JetStreamClient["consumers"]["get"]>>;
+type Batch = Awaited<ReturnType<Consumer["fetch"]>>;
+type Subscription = ReturnType<ServiceContext["cluster"]["nc"]["subscribe"]>;
+
+export interface ExecutorOptions {
+  ctx: ServiceContext;
+  nodeId: string;
+  log: Logger;
+  /** The folder and run declaration of a skill this node has now, by name. */
+  locate(name: string): SkillLocation | undefined;
+  /** After SIGTERM, how long a command skill gets before SIGKILL. @default 3000 */
+  killGraceMs?: number;
+}
+
+interface Attempt {
+  taskId: string;
+  attempt: number;
+  controller: AbortController;
+  /** Past fencing and reported started. */
+  started: boolean;
+  /** The skill has settled; an abort no longer changes the outcome. */
+  finished: boolean;
+  /** Why it was aborted (timeout, cancel, stop); wins over whatever the skill does afterwards. */
+  abortedWith?: TaskError;
+}
+
+/** How long one pull waits for dispatches before asking again. */
+const FETCH_EXPIRES_MS = 5000;
+
+/**
+ * Takes this node's dispatches from its durable consumer, never more than it has free slots for,
+ * fences each against the task record, runs the skill and reports the attempt to the scheduler.
+ */
+export class Executor {
+  readonly #o: ExecutorOptions;
+  readonly #capacity: number;
+  readonly #attempts = new Map<string, Attempt>();
+  readonly #work = new Set<Promise<void>>();
+  readonly #stop = new AbortController();
+  #busy = 0;
+  #wake: (() => void) | undefined;
+  #batch: Batch | undefined;
+  #cancels: Subscription | undefined;
+  #loop: Promise<void> | undefined;
+
+  constructor(options: ExecutorOptions) {
+    this.#o = options;
+    this.#capacity = options.ctx.config.worker.max_concurrent_tasks;
+  }
+
+  /** Task ids of the attempts running now (fenced and started). */
+  running(): string[] {
+    return [...this.#attempts.values()].filter((a) => a.started).map((a) => a.taskId);
+  }
+
+  async start(): Promise<void> {
+    const { cluster } = this.#o.ctx;
+    const { names } = cluster;
+    await this.#ensureConsumer();
+    this.#cancels = cluster.nc.subscribe(names.subjects.nodeCommand(this.#o.nodeId, "cancel"), {
+      callback: (err, msg) => {
+        if (!err) this.#onCancel(msg.data);
+      },
+    });
+    this.#loop = this.#pull();
+  }
+
+  /** Stops pulling and aborts every attempt with a retryable OC-6005, reporting each. */
+  async stop(): Promise<void> {
+    if (this.#stop.signal.aborted) return;
+    this.#stop.abort();
+    this.#batch?.stop();
+    this.#wake?.();
+    this.#cancels?.unsubscribe();
+    for (const a of this.#attempts.values()) {
+      this.#abort(a, { code: "OC-6005", message: "worker stopping", retryable: true });
+    }
+    await this.#loop;
+    await Promise.all([...this.#work]);
+  }
+
+  #ensureConsumer(): Promise<void> {
+    const { jsm, names } = this.#o.ctx.cluster;
+    const id = this.#o.nodeId;
+    return ensureDurable(jsm, names.streams.dispatch, names.consumers.node(id), names.subjects.dispatch(id));
+  }
+
+  async #pull(): Promise<void> {
+    const { js, names } = this.#o.ctx.cluster;
+    const stopped = this.#stop.signal;
+    let consumer: Consumer | undefined;
+    while (!stopped.aborted) {
+      while (this.#busy >= this.#capacity && !stopped.aborted) {
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+        });
+      }
+      if (stopped.aborted) break;
+      try {
+        consumer ??= await js.consumers.get(names.streams.dispatch, names.consumers.node(this.#o.nodeId));
+        const batch = await consumer.fetch({
+          max_messages: this.#capacity - this.#busy,
+          expires: FETCH_EXPIRES_MS,
+        });
+        this.#batch = batch;
+        if (stopped.aborted) batch.stop();
+        for await (const m of batch) this.#take(m);
+      } catch (err) {
+        if (stopped.aborted) break;
+        this.#o.log.warn(
+          { error: errorMessage(err), error_code: "OC-2001" },
+          "pulling dispatches failed; retrying",
+        );
+        consumer = undefined;
+        await this.#ensureConsumer().catch(() => undefined);
+        await pause(1000, stopped);
+      } finally {
+        this.#batch = undefined;
+      }
+    }
+  }
+
+  #take(m: JsMsg): void {
+    if (this.#stop.signal.aborted) {
+      m.nak();
+      return;
+    }
+    const d = decode(TaskDispatch, m.data);
+    if (!d.ok) {
+      this.#o.log.warn(
+        { subject: m.subject, error_code: "OC-2002", error: d.error },
+        "invalid dispatch dropped",
+      );
+      m.term();
+      return;
+    }
+    // At most once: the scheduler, not redelivery, brings lost work back.
+    m.ack();
+    this.#busy += 1;
+    const p = this.#attempt(d.value)
+      .catch((err: unknown) =>
+        this.#o.log.error({ error: errorMessage(err), error_code: "OC-5000" }, "running a dispatch failed"),
+      )
+      .finally(() => {
+        this.#busy -= 1;
+        this.#work.delete(p);
+        this.#wake?.();
+        this.#wake = undefined;
+      });
+    this.#work.add(p);
+  }
+
+  async #attempt(dispatch: TaskDispatch): Promise<void> {
+    const { task, attempt } = dispatch;
+    const log = this.#o.log.child({ task_id: task.task_id, attempt });
+    if (this.#attempts.has(task.task_id)) {
+      log.debug("an attempt of this task is running here already; dispatch skipped");
+      return;
+    }
+    const a: Attempt = {
+      taskId: task.task_id,
+      attempt,
+      controller: new AbortController(),
+      started: false,
+      finished: false,
+    };
+    this.#attempts.set(a.taskId, a);
+    try {
+      const skip = await fence(this.#o.ctx.cluster, this.#o.nodeId, dispatch);
+      if (skip) {
+        log.debug({ reason: skip }, "stale dispatch skipped");
+        return;
+      }
+      await this.#execute(a, dispatch, log);
+    } finally {
+      this.#forget(a);
+    }
+  }
+
+  async #execute(a: Attempt, { task, attempt }: TaskDispatch, log: Logger): Promise<void> {
+    const { ctx } = this.#o;
+    const maxResultBytes = ctx.config.tasks.max_result_bytes;
+    const began = performance.now();
+    const timer = setTimeout(
+      () =>
+        this.#abort(a, {
+          code: "OC-6004",
+          message: `timed out after ${task.timeout_ms} ms`,
+          retryable: true,
+        }),
+      task.timeout_ms,
+    );
+    a.started = true;
+    await publishReport(this.#o.ctx.cluster, { ...this.#head(a), kind: "started" }, log);
+    let outcome: Outcome = failure("OC-5000", "not run", true);
+    let actx: AttemptContext | undefined;
+    try {
+      if (!a.abortedWith) {
+        const how = await resolveRun(task.task_type, this.#o.locate(task.task_type));
+        const runnable = how.kind === "module" || how.kind === "command";
+        actx = createContext({
+          cluster: ctx.cluster,
+          sender: ctx.sender,
+          nodeId: this.#o.nodeId,
+          taskId: task.task_id,
+          attempt,
+          payload: task.payload,
+          signal: a.controller.signal,
+          lastCheckpoint: runnable ? await readLastCheckpoint(ctx.cluster, task.task_id, log) : undefined,
+          log,
+          allowedCommands: ctx.config.worker.allowed_commands,
+        });
+        log.debug({ skill: task.task_type, how: how.kind }, "running skill");
+        outcome = await runSkill({
+          how,
+          ctx: actx.ctx,
+          maxResultBytes,
+          killGraceMs: this.#o.killGraceMs ?? 3000,
+        });
+        a.finished = true;
+        // A skill that ignored its abort writes nothing more; writes in flight land before the
+        // report, so the next attempt sees the checkpoint this one ended with.
+        if (a.abortedWith) actx.close();
+        await actx.settled();
+      }
+    } catch (err) {
+      outcome = failure("OC-5000", `the worker failed running the skill: ${errorMessage(err)}`, true);
+    } finally {
+      a.finished = true;
+      clearTimeout(timer);
+      actx?.close();
+    }
+    if (a.abortedWith) outcome = { ok: false, error: a.abortedWith };
+    else if (outcome.ok) outcome = checkResult(outcome.result, maxResultBytes);
+    const duration_ms = Math.round(performance.now() - began);
+    // Before the report: the scheduler may dispatch the next attempt here as soon as it reads it.
+    this.#forget(a);
+    await reportOutcome(ctx.cluster, this.#head(a), outcome, duration_ms, log);
+  }
+
+  #head(a: Attempt) {
+    return {
+      ...envelope(this.#o.ctx.sender),
+      task_id: a.taskId,
+      attempt: a.attempt,
+      node_id: this.#o.nodeId,
+    };
+  }
+
+  #forget(a: Attempt): void {
+    if (this.#attempts.get(a.taskId) === a) this.#attempts.delete(a.taskId);
+  }
+
+  #abort(a: Attempt, error: TaskError): void {
+    if (a.finished || a.abortedWith) return;
+    a.abortedWith = error;
+    a.controller.abort(
+      new DOMException(error.message, error.code === "OC-6004" ? "TimeoutError" : "AbortError"),
+    );
+  }
+
+  #onCancel(data: Uint8Array): void {
+    const d = decode(TaskAbort, data);
+    if (!d.ok) {
+      this.#o.log.warn({ error_code: "OC-2002", error: d.error }, "invalid cancel order dropped");
+      return;
+    }
+    const { task_id, attempt, reason } = d.value;
+    const a = this.#attempts.get(task_id);
+    if (!a || a.attempt !== attempt) {
+      this.#o.log.debug({ task_id, attempt }, "cancel order for an attempt not running here; ignored");
+      return;
+    }
+    this.#abort(a, {
+      code: "OC-6005",
+      message: reason ? `cancelled: ${reason}` : "cancelled",
+      retryable: false,
+    });
+  }
+}

@@ -1,0 +1,335 @@
+import { mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decode, encode, type ServiceContext } from "@openclaw/bus";
+import { Checkpoint, envelope, type TaskDispatch } from "@openclaw/protocol";
+import { type NatsServer, startNatsServer, uniquePrefix, waitFor } from "@openclaw/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  EXAMPLE_SKILLS,
+  FIXTURE_SKILLS,
+  SchedulerDouble,
+  schedulerContext,
+  skillsDir,
+  startTestWorker,
+  taskId,
+  taskSpec,
+} from "./harness.js";
+
+const NODE = "w1";
+let nats: NatsServer;
+let prefix: string;
+let schedCtx: ServiceContext;
+let sched: SchedulerDouble;
+let w: Awaited<ReturnType<typeof startTestWorker>>;
+let dir: string;
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  prefix = uniquePrefix();
+  schedCtx = await schedulerContext(nats.url, prefix);
+  sched = await SchedulerDouble.start(schedCtx);
+  dir = skillsDir(FIXTURE_SKILLS, EXAMPLE_SKILLS);
+  w = await startTestWorker(
+    nats.url,
+    prefix,
+    { node_id: NODE, skills_dir: dir, max_concurrent_tasks: 4 },
+    { tasks: { max_result_bytes: 10_000 } },
+  );
+});
+
+afterAll(async () => {
+  await w?.worker.stop();
+  await w?.ctx.close();
+  await schedCtx?.close();
+  await nats?.stop();
+});
+
+/** Dispatches one attempt of a new task to the main worker; returns the task id. */
+async function run(skill: string, payload: unknown, overrides: Parameters<typeof taskSpec>[3] = {}) {
+  const id = taskId(skill);
+  await sched.dispatch(NODE, taskSpec(id, skill, payload, overrides));
+  return id;
+}
+
+function logged(message: string, id: string) {
+  return waitFor(() => w.lines.find((l) => l.message === message && l.task_id === id), {
+    message: `no log line '${message}' for ${id}`,
+  });
+}
+
+describe("running skills", () => {
+  it("runs a module skill and reports started, then succeeded with the result", async () => {
+    const payload = { hello: "world", n: [1, 2, 3] };
+    const id = await run("echo", payload);
+    const done = await sched.outcome(id);
+    expect(done).toMatchObject({ kind: "succeeded", result: payload, node_id: NODE, attempt: 1 });
+    const kinds = sched.of(id).map((r) => r.kind);
+    expect(kinds).toEqual(["started", "succeeded"]);
+    expect(done.kind === "succeeded" && done.duration_ms).toBeGreaterThanOrEqual(0);
+  });
+
+  it("loads TypeScript skills through tsx", async () => {
+    const id = await run("typed", { a: 2, b: 3 });
+    expect(await sched.outcome(id)).toMatchObject({ kind: "succeeded", result: { sum: 5, attempt: 1 } });
+  });
+
+  it("runs a command skill: task JSON on stdin, env, cwd, ::progress and ::checkpoint on stderr", async () => {
+    const id = await run("cmd-ok", { x: 1 });
+    const done = await sched.outcome(id);
+    expect(done).toMatchObject({
+      kind: "succeeded",
+      result: {
+        stdin: { task_id: id, attempt: 1, payload: { x: 1 }, checkpoint: null },
+        env: { task_id: id, attempt: "1" },
+      },
+    });
+    expect(done.kind === "succeeded" && (done.result as { cwd: string }).cwd).toMatch(/cmd-ok$/);
+    const progress = await waitFor(() => sched.events.find((e) => e.task_id === id && e.kind === "progress"));
+    expect(progress).toMatchObject({ percent: 50, message: "halfway there", attempt: 1, node_id: NODE });
+    await waitFor(() => sched.events.find((e) => e.task_id === id && e.kind === "checkpointed"));
+    const entry = await schedCtx.cluster.kv.checkpoints.get(id);
+    const cp = decode(Checkpoint, entry?.value ?? new Uint8Array());
+    expect(cp.ok && cp.value).toMatchObject({ task_id: id, attempt: 1, node_id: NODE, data: { step: 1 } });
+    expect(w.lines.some((l) => l.task_id === id && l.stderr === "an ordinary log line")).toBe(true);
+  });
+
+  it("throttles progress to a few events a second, always sending 100", async () => {
+    const id = await run("chatty", null);
+    await sched.outcome(id);
+    const progressOf = () => sched.events.filter((e) => e.task_id === id && e.kind === "progress");
+    await waitFor(() => progressOf().some((e) => e.kind === "progress" && e.percent === 100));
+    const events = progressOf();
+    expect(events.length).toBeLessThanOrEqual(3);
+    expect(events[0]).toMatchObject({ percent: 1, message: "at 1" });
+  });
+
+  it("reloads a module skill when its file changes", async () => {
+    mkdirSync(join(dir, "reload"));
+    writeFileSync(join(dir, "reload", "SKILL.md"), "---\nname: reload\ndescription: Changes\n---\n");
+    const file = join(dir, "reload", "index.mjs");
+    writeFileSync(file, "export const run = () => ({ v: 1 });\n");
+    await waitFor(() => w.worker.descriptor().skills.some((s) => s.name === "reload"));
+    const first = await run("reload", null);
+    expect(await sched.outcome(first)).toMatchObject({ kind: "succeeded", result: { v: 1 } });
+    writeFileSync(file, "export const run = () => ({ v: 2 });\n");
+    const later = new Date(Date.now() + 10_000);
+    utimesSync(file, later, later);
+    const second = await run("reload", null);
+    expect(await sched.outcome(second)).toMatchObject({ kind: "succeeded", result: { v: 2 } });
+  });
+});
+
+describe("failures", () => {
+  it("reports a thrown error as OC-6001 with its message, retryable by default", async () => {
+    const id = await run("throws", { message: "disk on fire" });
+    expect(await sched.outcome(id)).toMatchObject({
+      kind: "failed",
+      error: { code: "OC-6001", message: "disk on fire", retryable: true },
+    });
+  });
+
+  it("honours retryable: false and nonRetryable: true on the thrown error", async () => {
+    const a = await run("throws", { message: "bad input", retryable: false });
+    const b = await run("throws", { message: "bad input too", nonRetryable: true });
+    expect(await sched.outcome(a)).toMatchObject({ error: { code: "OC-6001", retryable: false } });
+    expect(await sched.outcome(b)).toMatchObject({ error: { code: "OC-6001", retryable: false } });
+  });
+
+  it("reports a command that prints something other than JSON as OC-6003", async () => {
+    const id = await run("garbage", {});
+    const done = await sched.outcome(id);
+    expect(done).toMatchObject({ kind: "failed", error: { code: "OC-6003" } });
+    expect(done.kind === "failed" && done.error.message).toContain("this is not json");
+  });
+
+  it("reports a non-zero exit as OC-6002 with the exit code and the end of stderr", async () => {
+    const id = await run("exit2", {});
+    const done = await sched.outcome(id);
+    expect(done).toMatchObject({ kind: "failed", error: { code: "OC-6002", retryable: true } });
+    const message = done.kind === "failed" ? done.error.message : "";
+    expect(message).toContain("code 2");
+    expect(message).toContain("fatal: the input was wrong");
+  });
+
+  it("reports a skill the node lacks (OC-6006), one it cannot run (OC-6008), a result too large (OC-6007)", async () => {
+    const missing = await run("no-such-skill", {});
+    const none = await run("not-runnable", {});
+    const big = await run("big", { size: 20_000 });
+    const absent = await run("bad-command", {});
+    expect(await sched.outcome(missing)).toMatchObject({ error: { code: "OC-6006", retryable: true } });
+    expect(await sched.outcome(none)).toMatchObject({ error: { code: "OC-6008", retryable: false } });
+    expect(await sched.outcome(big)).toMatchObject({ error: { code: "OC-6007", retryable: false } });
+    const spawnFailed = await sched.outcome(absent);
+    expect(spawnFailed).toMatchObject({ error: { code: "OC-6008", retryable: true } });
+    expect(spawnFailed.kind === "failed" && spawnFailed.error.message).toContain("no-such-program-oc-test");
+  });
+
+  it("times out a skill that never settles and ignores its signal, at the deadline (OC-6004)", async () => {
+    const id = await run("hang", null, { timeout_ms: 300 });
+    const done = await sched.outcome(id);
+    expect(done).toMatchObject({ kind: "failed", error: { code: "OC-6004", retryable: true } });
+    expect(done.duration_ms).toBeGreaterThanOrEqual(290);
+    expect(done.duration_ms).toBeLessThan(3000);
+  });
+
+  it("times out a command that ignores SIGTERM, and kills it", async () => {
+    const pidfile = join(mkdtempSync(join(tmpdir(), "oc-pid-")), "pid");
+    const id = await run("stubborn", { pidfile }, { timeout_ms: 500 });
+    const done = await sched.outcome(id, 1, 20_000);
+    expect(done).toMatchObject({ kind: "failed", error: { code: "OC-6004", retryable: true } });
+    const pid = Number(readFileSync(pidfile, "utf8"));
+    await waitFor(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+  });
+
+  it("aborts an attempt on a TaskAbort for it (OC-6005, not retryable), ignoring one for another attempt", async () => {
+    const id = await run("hang", null);
+    await sched.report(id, "started");
+    await sched.cancel(NODE, id, 2, "wrong attempt");
+    await sched.cancel(NODE, id, 1, "user asked");
+    const done = await sched.outcome(id);
+    expect(done).toMatchObject({ kind: "failed", error: { code: "OC-6005", retryable: false } });
+    expect(done.kind === "failed" && done.error.message).toContain("user asked");
+  });
+});
+
+describe("fencing", () => {
+  it("skips a dispatch the task record does not confirm, reporting nothing", async () => {
+    const cases = [
+      { attempt: 2 },
+      { assigned_node: "someone-else" },
+      { status: "running" as const },
+      { cancel_requested: true },
+    ];
+    const ids: string[] = [];
+    for (const record of cases) {
+      const id = taskId("stale");
+      ids.push(id);
+      await sched.dispatch(NODE, taskSpec(id, "echo", {}), { attempt: 1, record });
+    }
+    // And one with no record at all.
+    const orphan = taskId("orphan");
+    const d: TaskDispatch = { ...envelope(schedCtx.sender), task: taskSpec(orphan, "echo", {}), attempt: 1 };
+    await schedCtx.cluster.js.publish(schedCtx.cluster.names.subjects.dispatch(NODE), encode(d));
+    ids.push(orphan);
+    for (const id of ids) await logged("stale dispatch skipped", id);
+    for (const id of ids) expect(sched.of(id)).toEqual([]);
+  });
+
+  it("drops an invalid dispatch and keeps working", async () => {
+    await schedCtx.cluster.js.publish(schedCtx.cluster.names.subjects.dispatch(NODE), encode({ nope: true }));
+    await waitFor(() => w.lines.find((l) => l.message === "invalid dispatch dropped"));
+    const id = await run("echo", 1);
+    expect(await sched.outcome(id)).toMatchObject({ kind: "succeeded", result: 1 });
+  });
+
+  it("never lets an older attempt overwrite a later attempt's checkpoint", async () => {
+    const id = taskId("cp");
+    const newer: Checkpoint = {
+      task_id: id,
+      attempt: 5,
+      node_id: "w9",
+      data: "newer",
+      at: new Date().toISOString(),
+    };
+    await schedCtx.cluster.kv.checkpoints.put(id, encode(newer));
+    await sched.dispatch(NODE, taskSpec(id, "last-checkpoint", "older"), { attempt: 2 });
+    expect(await sched.outcome(id, 2)).toMatchObject({ kind: "succeeded", result: { seen: "newer" } });
+    const entry = await schedCtx.cluster.kv.checkpoints.get(id);
+    const cp = decode(Checkpoint, entry?.value ?? new Uint8Array());
+    expect(cp.ok && cp.value).toMatchObject({ attempt: 5, data: "newer" });
+  });
+});
+
+describe("checkpoints and load", () => {
+  it("checkpoints, and a later attempt resumes from the last checkpoint", async () => {
+    const id = taskId("resume");
+    const spec = taskSpec(id, "sleep", { ms: 3000, steps: 30 });
+    await sched.dispatch(NODE, spec);
+    await waitFor(async () => {
+      const e = await schedCtx.cluster.kv.checkpoints.get(id);
+      const cp = e ? decode(Checkpoint, e.value) : undefined;
+      return cp?.ok && (cp.value.data as { done: number }).done >= 2;
+    });
+    await sched.cancel(NODE, id, 1);
+    expect(await sched.outcome(id)).toMatchObject({ error: { code: "OC-6005" } });
+    const entry = await schedCtx.cluster.kv.checkpoints.get(id);
+    const cp = decode(Checkpoint, entry?.value ?? new Uint8Array());
+    const saved = cp.ok ? (cp.value.data as { done: number }).done : -1;
+    expect(saved).toBeGreaterThanOrEqual(2);
+
+    await sched.dispatch(NODE, spec, { attempt: 2 });
+    const done = await sched.outcome(id, 2);
+    expect(done).toMatchObject({ kind: "succeeded", attempt: 2, result: { resumed_from: saved, steps: 30 } });
+    const last = sched.events.filter((e) => e.task_id === id && e.kind === "progress").at(-1);
+    expect(last).toMatchObject({ attempt: 2, percent: 100 });
+  });
+
+  it("reports its running tasks in heartbeats", async () => {
+    const id = await run("hang", null, { timeout_ms: 1500 });
+    await waitFor(() =>
+      sched.heartbeats.find((h) => h.node_id === NODE && h.load.running_task_ids.includes(id)),
+    );
+    expect(w.worker.running()).toContain(id);
+    await sched.outcome(id);
+    const after = sched.heartbeats.length;
+    await waitFor(() =>
+      sched.heartbeats.slice(after).find((h) => h.node_id === NODE && !h.load.running_task_ids.includes(id)),
+    );
+  });
+
+  it("never runs more than max_concurrent_tasks at once", async () => {
+    const w2 = await startTestWorker(nats.url, prefix, {
+      node_id: "w2",
+      skills_dir: EXAMPLE_SKILLS,
+      max_concurrent_tasks: 2,
+    });
+    try {
+      const ids = Array.from({ length: 10 }, () => taskId("cap"));
+      for (const id of ids) await sched.dispatch("w2", taskSpec(id, "sleep", { ms: 150, steps: 3 }));
+      for (const id of ids) expect(await sched.outcome(id)).toMatchObject({ kind: "succeeded" });
+      let running = 0;
+      let most = 0;
+      for (const r of sched.reports.filter((r) => r.node_id === "w2")) {
+        running += r.kind === "started" ? 1 : -1;
+        most = Math.max(most, running);
+      }
+      expect(most).toBe(2);
+      const loads = sched.heartbeats.filter((h) => h.node_id === "w2").map((h) => h.load.running_tasks);
+      expect(Math.max(...loads)).toBeLessThanOrEqual(2);
+    } finally {
+      await w2.worker.stop();
+      await w2.ctx.close();
+    }
+  });
+
+  it("aborts what runs when it stops, with a retryable OC-6005, so the scheduler moves it", async () => {
+    const w3 = await startTestWorker(nats.url, prefix, { node_id: "w3", skills_dir: FIXTURE_SKILLS });
+    const id = taskId("stop");
+    await sched.dispatch("w3", taskSpec(id, "hang", null));
+    await sched.report(id, "started");
+    await w3.worker.stop();
+    await w3.ctx.close();
+    expect(await sched.outcome(id)).toMatchObject({
+      kind: "failed",
+      node_id: "w3",
+      error: { code: "OC-6005", message: "worker stopping", retryable: true },
+    });
+  });
+});
+
+describe("after all of it", () => {
+  it("is still alive and working", async () => {
+    const id = await run("echo", "still here");
+    expect(await sched.outcome(id)).toMatchObject({ kind: "succeeded", result: "still here" });
+    const seen = sched.heartbeats.length;
+    await waitFor(() => sched.heartbeats.slice(seen).find((h) => h.node_id === NODE));
+  });
+});
