@@ -197,6 +197,8 @@ function childArgs(
   if (name === "worker") {
     flags["--skills-dir"] = ctx.skillsDir;
     flags["--node-id"] = ctx.nodeId;
+    // The one local worker also plays seed 000's `coordinator` role (its map-reduce runs the reduce there).
+    flags["--labels"] ??= "role=coordinator";
   }
   return [
     ...(options.config ? ["-c", options.config] : []),
