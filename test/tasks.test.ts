@@ -83,7 +83,7 @@ describe("tasks end to end (every service a separate process)", () => {
     );
     writeFileSync(
       join(dir, "translate", "index.mjs"),
-      "export const run = (input) => ({ text: `${input.text} (translated)` });\n",
+      'export const run = (input) => ({ text: input.text + " (translated)" });\n',
     );
     const result = await getJson<Record<string, unknown>>(`${api}/api/v1/tasks/${id}/result?wait=20s`);
     expect(result.body).toMatchObject({ status: "completed", result: { text: "hola (translated)" } });
@@ -182,8 +182,10 @@ describe("tasks end to end (every service a separate process)", () => {
     );
     const seed = await import("./fixtures/seed-000-sdk.mjs");
     const cwd = process.cwd();
-    process.env.NATS_URL = c.nats.url;
-    process.env.OPENCLAW_SUBJECT_PREFIX = c.prefix;
+    // Seed 000's code builds its own client from its config file: point it at this test's cluster.
+    const env = process.env;
+    env.NATS_URL = c.nats.url;
+    env.OPENCLAW_SUBJECT_PREFIX = c.prefix;
     const logs: string[] = [];
     const log = console.log;
     console.log = (...args: unknown[]) => logs.push(args.join(" "));
@@ -205,8 +207,8 @@ describe("tasks end to end (every service a separate process)", () => {
     } finally {
       console.log = log;
       process.chdir(cwd);
-      delete process.env.NATS_URL;
-      delete process.env.OPENCLAW_SUBJECT_PREFIX;
+      Reflect.deleteProperty(env, "NATS_URL");
+      Reflect.deleteProperty(env, "OPENCLAW_SUBJECT_PREFIX");
     }
     expect(logs).toContain("集群节点: 3/4");
     expect(logs.some((l) => l.startsWith("进度: "))).toBe(true);

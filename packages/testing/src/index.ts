@@ -9,7 +9,7 @@
  * await worker.stop(); await nats.stop();
  * ```
  */
-export { nodeDescriptor, nodeRecord } from "./fixtures.js";
+export { nodeDescriptor, nodeRecord, taskRecord, taskSpec } from "./fixtures.js";
 export { type NatsServer, type NatsServerOptions, natsServerBinary, startNatsServer } from "./nats-server.js";
 export { freePort } from "./net.js";
 export { OCLAW_BIN, type ServiceProcess, spawnOclaw } from "./process.js";

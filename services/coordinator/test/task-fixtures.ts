@@ -12,6 +12,7 @@ import {
   type TaskSpec,
   TaskSubmission,
 } from "@openclaw/protocol";
+import { taskRecord } from "@openclaw/testing";
 import type { NodeStore } from "../src/db/node-store.js";
 
 const SCHEDULER = { service: "scheduler", instance: "sched-1" };
@@ -48,23 +49,7 @@ export class TaskPlay {
 
   constructor(spec: TaskSpec, submittedAt = "2026-02-16T16:00:00.000Z") {
     this.#clock = submittedAt;
-    this.record = {
-      spec,
-      status: "pending",
-      attempt: 0,
-      assigned_node: null,
-      submitted_at: submittedAt,
-      scheduled_at: null,
-      started_at: null,
-      completed_at: null,
-      next_attempt_at: null,
-      waiting_reason: null,
-      progress: null,
-      attempts: [],
-      result: null,
-      error: null,
-      cancel_requested: false,
-    };
+    this.record = taskRecord(spec, { submitted_at: submittedAt });
   }
 
   get id(): string {

@@ -86,7 +86,10 @@ export class LeaderState {
       "scheduler state rebuilt",
     );
     void this.#consume();
-    this.#timer = setInterval(() => this.#serial(() => this.#tick()), this.#ctx.config.scheduler.interval);
+    this.#timer = setInterval(
+      () => void this.#serial(() => this.#tick()),
+      this.#ctx.config.scheduler.interval,
+    );
     this.requestSchedule();
   }
 
@@ -101,7 +104,7 @@ export class LeaderState {
   requestSchedule(): void {
     if (this.#scheduleQueued || this.#stopped) return;
     this.#scheduleQueued = true;
-    this.#serial(async () => {
+    void this.#serial(async () => {
       this.#scheduleQueued = false;
       await this.#schedule();
     });

@@ -166,7 +166,9 @@ export class PendingQueue {
   /** Counts by priority (base priority, not aged). */
   byPriority(): Record<Priority, number> {
     const out = { critical: 0, high: 0, normal: 0, low: 0 } as Record<Priority, number>;
-    for (const q of this.#classes.values()) PRIORITIES.forEach((p, i) => (out[p] += q.levels[i]?.size ?? 0));
+    for (const q of this.#classes.values()) {
+      for (const [i, p] of PRIORITIES.entries()) out[p] += q.levels[i]?.size ?? 0;
+    }
     return out;
   }
 }

@@ -1,4 +1,4 @@
-import { decode, encode, type ServiceContext } from "@openclaw/bus";
+import { decode, encode } from "@openclaw/bus";
 import { envelope, QueueStats, type TaskEvent } from "@openclaw/protocol";
 import { type NatsServer, startNatsServer, waitFor } from "@openclaw/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -181,6 +181,41 @@ describe("scheduler", () => {
     await final(later.task_id);
     expect(kinds(events, t.task_id).filter((k) => k === "submitted")).toHaveLength(1);
     expect(n.taken.filter((d) => d.task.task_id === t.task_id)).toHaveLength(1);
+  });
+
+  it("sends every task with the same affinity key to the same node (strategy hash)", async () => {
+    const { ctx, node, final } = await setup({ scheduler: { strategy: "hash" } });
+    const nodes = [
+      await node("h1", { capacity: 8 }),
+      await node("h2", { capacity: 8 }),
+      await node("h3", { capacity: 8 }),
+    ];
+    const keys = ["customer-1", "customer-2", "customer-3", "customer-4", "customer-5", "customer-6"];
+    const tasks = keys.flatMap((key) =>
+      Array.from({ length: 4 }, () => spec({ affinity_key: key, payload: key })),
+    );
+    for (const t of tasks) await submit(ctx, t);
+    for (const t of tasks) await final(t.task_id);
+    const homes = new Map<string, Set<string>>();
+    for (const n of nodes)
+      for (const d of n.taken)
+        homes.set(String(d.task.payload), (homes.get(String(d.task.payload)) ?? new Set()).add(n.id));
+    for (const key of keys) expect(homes.get(key)?.size, key).toBe(1);
+    expect(new Set([...homes.values()].map((s) => [...s][0])).size).toBeGreaterThan(1); // keys spread over nodes
+  });
+
+  it("ends a task that timed out on its last attempt as timeout", async () => {
+    const { ctx, node, final } = await setup();
+    await node("slowpoke", {
+      run: async () => ({ error: { code: "OC-6004", message: "ran past 1s", retryable: true } }),
+    });
+    const t = spec({
+      retry: { max_attempts: 2, backoff: "fixed", initial_backoff_ms: 50, max_backoff_ms: 50, jitter: 0 },
+    });
+    await submit(ctx, t);
+    const end = await final(t.task_id);
+    expect(end.kind).toBe("timeout");
+    expect("task" in end && end.task.attempts.map((a) => a.status)).toEqual(["timeout", "timeout"]);
   });
 
   it("answers a route dry run with the node it would choose, dispatching nothing", async () => {

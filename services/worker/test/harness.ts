@@ -14,7 +14,7 @@ import {
   TaskReport,
   type TaskSpec,
 } from "@openclaw/protocol";
-import { waitFor } from "@openclaw/testing";
+import { taskRecord as sharedRecord, taskSpec as sharedSpec, waitFor } from "@openclaw/testing";
 import { startWorker, type Worker } from "../src/worker.js";
 
 export const FIXTURE_SKILLS = new URL("./fixtures/skills", import.meta.url).pathname;
@@ -42,48 +42,29 @@ export function taskSpec(
   payload: unknown,
   overrides: Partial<TaskSpec> = {},
 ): TaskSpec {
-  return {
+  return sharedSpec({
     task_id: id,
     task_type: skill,
     name: id,
-    description: "",
     required_skills: [skill],
-    optional_skills: [],
     payload,
-    priority: "normal",
     timeout_ms: 30_000,
     retry: { max_attempts: 3, backoff: "fixed", initial_backoff_ms: 0, max_backoff_ms: 0, jitter: 0 },
-    constraints: { labels: {}, zone: null, prefer_zone: null, node: null },
-    affinity_key: null,
-    idempotency_key: null,
-    strategy: null,
-    metadata: {},
-    user_id: null,
-    checkpoint: true,
     ...overrides,
-  };
+  });
 }
 
+/** The record the scheduler would have written for attempt 1 dispatched to `nodeId`. */
 export function taskRecord(spec: TaskSpec, nodeId: string, overrides: Partial<TaskRecord> = {}): TaskRecord {
   const now = new Date().toISOString();
-  return {
-    spec,
+  return sharedRecord(spec, {
     status: "scheduled",
     attempt: 1,
     assigned_node: nodeId,
     submitted_at: now,
     scheduled_at: now,
-    started_at: null,
-    completed_at: null,
-    next_attempt_at: null,
-    waiting_reason: null,
-    progress: null,
-    attempts: [],
-    result: null,
-    error: null,
-    cancel_requested: false,
     ...overrides,
-  };
+  });
 }
 
 type Line = Record<string, unknown>;
