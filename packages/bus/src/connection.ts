@@ -87,3 +87,15 @@ function watchStatus(nc: NatsConnection, log: Logger): void {
     }
   })().catch(() => undefined);
 }
+
+/** Bytes a message needs besides its payload (envelope, spec, headers): kept free under NATS's limit. */
+const ENVELOPE_ROOM = 64 * 1024;
+
+/**
+ * The largest payload that will fit the server's `max_payload` along with its envelope, if that
+ * is less than `configured`; else `configured`.
+ */
+export function payloadLimit(nc: NatsConnection, configured: number): number {
+  const serverMax = nc.info?.max_payload;
+  return serverMax ? Math.min(configured, Math.max(0, serverMax - ENVELOPE_ROOM)) : configured;
+}

@@ -10,7 +10,13 @@
  * ```
  */
 export { type Decoded, decode, encode } from "./codec.js";
-export { type BusConnectOptions, connectBus, type NatsConnection, redactUrl } from "./connection.js";
+export {
+  type BusConnectOptions,
+  connectBus,
+  type NatsConnection,
+  payloadLimit,
+  redactUrl,
+} from "./connection.js";
 export { errorMessage, isCasConflict, isNotFound } from "./errors.js";
 export { publishLeaderElected, publishNodeEvent } from "./events.js";
 export { LeaderLease, type LeaderLeaseOptions } from "./lease.js";

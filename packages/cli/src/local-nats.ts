@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { basename, join } from "node:path";
 import { connect } from "@nats-io/transport-node";
@@ -135,10 +135,17 @@ async function startNatsServer(
   // Its own process group: a terminal Ctrl+C reaches only `oclaw up`, which stops NATS last,
   // after the workers have announced they are leaving. The pid file lets the next `up` find it
   // if this one dies without stopping it.
-  const child = spawn(bin, ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port), "-P", pidFile], {
-    stdio: ["ignore", "ignore", "pipe"],
-    detached: true,
-  });
+  // Task payloads may be up to tasks.max_payload_bytes (1 MiB) plus their envelope: above NATS's default.
+  const confFile = join(storeDir, "nats-server.conf");
+  writeFileSync(confFile, "max_payload: 8MB\n");
+  const child = spawn(
+    bin,
+    ["-c", confFile, "-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port), "-P", pidFile],
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+      detached: true,
+    },
+  );
   child.stderr?.pipe(createWriteStream(logFile, { flags: "a" }));
   const nats: LocalNats = { ...supervise("nats-server", child), adopted: false, pidFile };
   options.onSpawn?.(nats);

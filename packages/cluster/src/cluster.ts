@@ -1,4 +1,4 @@
-import { decode, encode } from "@openclaw/bus";
+import { decode, encode, payloadLimit } from "@openclaw/bus";
 import {
   envelope,
   NodeHealthRecord,
@@ -136,12 +136,14 @@ export class OpenClawCluster {
     const payload = await fillResults(task.payload);
     const submission = toSubmission({ ...task, payload }, { preferNode: target });
     if (!submission.strategy && this.options.strategy) submission.strategy = this.options.strategy;
-    const resolved = resolveSubmission(submission, this.options.defaults);
+    const conn = await this.connection();
+    // No larger than the server's max_payload allows, so an oversized payload gets OC-4002, not a NATS error.
+    const limit = payloadLimit(conn.cluster.nc, this.options.defaults.max_payload_bytes);
+    const resolved = resolveSubmission(submission, { ...this.options.defaults, max_payload_bytes: limit });
     if (!resolved.ok)
       throw new OcError(resolved.field === "payload" ? "OC-4002" : "OC-4000", resolved.message, {
         field: resolved.field,
       });
-    const conn = await this.connection();
     const msg: TaskSubmit = {
       ...envelope(conn.sender),
       task: resolved.spec,

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { ServiceContext } from "@openclaw/bus";
+import { payloadLimit, type ServiceContext } from "@openclaw/bus";
 import type { NodeStore } from "./db/node-store.js";
 import { openStore } from "./db/node-store.js";
 import { buildApi, taskSettings } from "./http/api.js";
@@ -48,6 +48,15 @@ export async function startCoordinator(
   const { config, log, cluster } = ctx;
   const store = openStore(options.dbPath ?? config.storage.path);
   const projection = startProjection({ cluster, store, log });
+  const tasks = taskSettings(config);
+  const fits = payloadLimit(cluster.nc, tasks.defaults.max_payload_bytes);
+  if (fits < tasks.defaults.max_payload_bytes) {
+    log.warn(
+      { configured: tasks.defaults.max_payload_bytes, limit: fits, error_code: "OC-4002" },
+      "the NATS server's max_payload is too small for tasks.max_payload_bytes; payloads are limited to what fits (raise max_payload in the NATS config)",
+    );
+    tasks.defaults.max_payload_bytes = fits;
+  }
   const nats = trackNatsState(cluster.nc);
   const app = buildApi({
     store,
@@ -57,7 +66,7 @@ export async function startCoordinator(
     nats: nats.state,
     bus: natsTaskBus(cluster, log),
     sender: ctx.sender,
-    tasks: taskSettings(config),
+    tasks,
   });
 
   const stopBackground = async () => {
