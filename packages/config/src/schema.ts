@@ -137,6 +137,8 @@ export const ConfigSchema = z
         aging_interval: Duration.default(30_000),
         /** How often every pending task is looked at again, besides on every change (seed 002 `scheduler.interval`). */
         interval: Duration.default(1000),
+        /** A dispatched attempt its node has not started within this long is taken back and placed again. */
+        dispatch_timeout: Duration.default(30_000),
       })
       .prefault({}),
     tasks: z

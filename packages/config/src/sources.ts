@@ -31,6 +31,7 @@ export const SETTING_SOURCES: SettingSource[] = [
   { path: "scheduler.max_pending", env: "OPENCLAW_MAX_PENDING", flag: "--max-pending" },
   { path: "scheduler.aging_interval", env: "OPENCLAW_AGING_INTERVAL" },
   { path: "scheduler.interval", env: "OPENCLAW_SCHEDULER_INTERVAL" },
+  { path: "scheduler.dispatch_timeout", env: "OPENCLAW_DISPATCH_TIMEOUT" },
   { path: "tasks.default_timeout", env: "OPENCLAW_TASK_TIMEOUT" },
   { path: "tasks.max_attempts", env: "OPENCLAW_MAX_ATTEMPTS" },
   { path: "tasks.backoff", env: "OPENCLAW_BACKOFF" },

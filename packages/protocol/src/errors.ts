@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   "OC-6006": { name: "SKILL_NOT_ON_NODE", status: 500, message: "The node does not have the skill" },
   "OC-6007": { name: "RESULT_TOO_LARGE", status: 500, message: "The skill's result is larger than allowed" },
   "OC-6008": { name: "SKILL_NOT_RUNNABLE", status: 500, message: "The skill declares no way to run it" },
+  "OC-6009": { name: "ATTEMPT_LOST", status: 500, message: "The node did not start or finish the attempt" },
 } as const satisfies Record<string, { name: string; status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -28,6 +28,7 @@ import {
   cancelled,
   dispatched,
   failed,
+  lost,
   newRecord,
   retried,
   snapshot,
@@ -343,11 +344,27 @@ export class LeaderState {
     });
   }
 
-  /** Periodic: release due retries, catch attempts that outlived their timeout, publish queue figures. */
+  /** Periodic: release due retries, take back lost attempts, end overdue ones, publish queue figures. */
   async #tick(): Promise<void> {
     const now = Date.now();
+    const dispatchTimeout = this.#ctx.config.scheduler.dispatch_timeout;
     for (const held of [...this.#tasks.values()]) {
       const r = held.record;
+      // Dispatched but never started: the node died, or the order was lost (a leader died between
+      // writing the record and publishing the order). Take it back and place it again.
+      if (r.status === "scheduled" && r.scheduled_at && Date.parse(r.scheduled_at) + dispatchTimeout < now) {
+        if (r.assigned_node) this.#abort(r.assigned_node, r, "not started in time");
+        const rec = lost(
+          r,
+          `node ${r.assigned_node} did not start the attempt within ${dispatchTimeout} ms`,
+          now,
+        );
+        await this.#save(held, rec);
+        this.#release(r.assigned_node);
+        this.#queue.add(rec.spec, now);
+        await this.#event("retrying", rec);
+        continue;
+      }
       // A backstop for a worker that died mid-task: well past its timeout, the attempt is over.
       if (
         r.status === "running" &&
@@ -411,10 +428,12 @@ export class LeaderState {
         this.#queue.remove(pick.taskId);
         continue;
       }
+      const lostOn = new Set(held.record.attempts.filter((a) => a.status === "lost").map((a) => a.node_id));
       const p = place(held.record.spec, this.#nodes.views(this.#inflight), {
         strategy,
         cursors: this.#cursors,
         classKey: pick.classKey,
+        avoid: lostOn,
       });
       if (!p.node) {
         blocked.set(pick.classKey, p.reason);

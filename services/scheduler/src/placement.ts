@@ -68,9 +68,10 @@ export function eligibleNodes(
   return { nodes: fit };
 }
 
-/** Soft preferences: same zone, optional skills. Higher is better. */
-function preference(spec: TaskSpec, n: NodeView): number {
+/** Soft preferences: the preferred node, same zone, optional skills; nodes that lost this task last. Higher is better. */
+function preference(spec: TaskSpec, n: NodeView, avoid: ReadonlySet<string>): number {
   let score = 0;
+  if (avoid.has(n.id)) score -= 1000;
   if (spec.constraints.prefer_node === n.id) score += 100;
   if (spec.constraints.prefer_zone && n.zone === spec.constraints.prefer_zone) score += 10;
   for (const s of spec.optional_skills) if (n.skills.has(s)) score += 1;
@@ -96,6 +97,8 @@ export interface PlaceOptions {
   /** Round-robin position per placement class. */
   cursors: Map<string, number>;
   classKey: string;
+  /** Nodes to pass over when another fits (they lost an attempt of this task). */
+  avoid?: ReadonlySet<string>;
 }
 
 /** Chooses a node for a task, or says why it has to wait. Never a node without a free slot. */
@@ -115,8 +118,11 @@ export function place(spec: TaskSpec, nodes: Iterable<NodeView>, o: PlaceOptions
     const slots = eligible.reduce((s, n) => s + n.capacity, 0);
     return { reason: `all ${eligible.length} nodes that can run it are full (${slots}/${slots} slots busy)` };
   }
-  const best = Math.max(...free.map((n) => preference(spec, n)));
-  const pool = free.filter((n) => preference(spec, n) === best).sort((a, b) => a.id.localeCompare(b.id));
+  const avoid = o.avoid ?? new Set<string>();
+  const best = Math.max(...free.map((n) => preference(spec, n, avoid)));
+  const pool = free
+    .filter((n) => preference(spec, n, avoid) === best)
+    .sort((a, b) => a.id.localeCompare(b.id));
   switch (strategy) {
     case "round-robin": {
       const i = (o.cursors.get(o.classKey) ?? -1) + 1;

@@ -112,6 +112,25 @@ export function failed(
   };
 }
 
+/**
+ * The node never started the attempt (it died, or the order was lost): back to pending at once,
+ * the attempt marked lost and not counted against the retry policy.
+ */
+export function lost(rec: TaskRecord, reason: string, now: number): TaskRecord {
+  return {
+    ...rec,
+    status: "pending",
+    assigned_node: null,
+    next_attempt_at: null,
+    retry_base: (rec.retry_base ?? 0) + 1,
+    attempts: withAttempt(rec, {
+      status: "lost",
+      ended_at: iso(now),
+      error: { code: "OC-6009", message: reason, retryable: true },
+    }),
+  };
+}
+
 export function cancelled(rec: TaskRecord, reason: string, now: number): TaskRecord {
   const live = rec.status === "scheduled" || rec.status === "running";
   return {

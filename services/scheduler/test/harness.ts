@@ -58,6 +58,8 @@ export async function simNode(
     labels?: Record<string, string>;
     zone?: string;
     run?: (d: Dispatch) => Promise<Outcome>;
+    /** Take dispatches and never start them (a node that hung, or an order lost on the way). */
+    silent?: boolean;
   } = {},
 ): Promise<SimNode> {
   const { cluster } = ctx;
@@ -96,6 +98,7 @@ export async function simNode(
       if (!d.ok) continue;
       const dispatch = d.value;
       sim.taken.push(dispatch);
+      if (options.silent) continue;
       sim.running += 1;
       sim.maxRunning = Math.max(sim.maxRunning, sim.running);
       const base = {

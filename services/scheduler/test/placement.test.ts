@@ -56,6 +56,12 @@ describe("placement", () => {
     ).toBe("b");
   });
 
+  it("passes over a node that lost this task when another fits, but uses it when it is the only one", () => {
+    const o = { ...opts(), avoid: new Set(["a"]) };
+    expect(place(spec(), [node("a"), node("b", { inflight: 1 })], o).node?.id).toBe("b");
+    expect(place(spec(), [node("a")], o).node?.id).toBe("a");
+  });
+
   it("least-loaded picks the node with the most free share", () => {
     const p = place(spec(), [node("a", { inflight: 1 }), node("b", { capacity: 4, inflight: 1 })], opts());
     expect(p.node?.id).toBe("b");

@@ -218,6 +218,22 @@ describe("scheduler", () => {
     expect("task" in end && end.task.attempts.map((a) => a.status)).toEqual(["timeout", "timeout"]);
   });
 
+  it("takes back an attempt its node never started, and places it again without using up an attempt", async () => {
+    const { ctx, node, final } = await setup({ scheduler: { dispatch_timeout: "300ms" } });
+    const hung = await node("a-hung", { silent: true, capacity: 1 }); // sorts first: chosen first on a tie
+    const t = spec({ retry: { ...spec().retry, max_attempts: 1 } });
+    await submit(ctx, t);
+    await waitFor(() => hung.taken.length === 1);
+    const healthy = await node("healthy", { capacity: 1 });
+    const end = await final(t.task_id);
+    expect(end.kind).toBe("completed");
+    expect("task" in end && end.task.attempts.map((a) => [a.node_id, a.status])).toEqual([
+      ["a-hung", "lost"],
+      ["healthy", "completed"],
+    ]);
+    expect(healthy.taken).toHaveLength(1);
+  });
+
   it("answers a route dry run with the node it would choose, dispatching nothing", async () => {
     const { ctx, node } = await setup();
     const n = await node("r1", { skills: ["echo", "gpu-render"], labels: { gpu: "true" } });
