@@ -238,4 +238,40 @@ describe("tasks end to end (every service a separate process)", () => {
     expect(await usage.exitWithin(15_000)).toBe(2);
     expect(usage.stderr()).toContain("type");
   }, 90_000);
+
+  it("when a worker is SIGKILLed mid-task, the task resumes on another node from its last checkpoint", async () => {
+    const victim = await c.worker("w-victim", EXAMPLE_SKILLS, ["--max-concurrent-tasks", "1"]);
+    const submitted = await post("/api/v1/tasks", {
+      type: "sleep",
+      payload: { ms: 4000, steps: 20 },
+      constraints: { prefer_node: "w-victim" },
+      retry: { max_attempts: 1 },
+    });
+    const id = String(submitted.body.task_id);
+    // Let it get a few steps in (each step checkpoints), then kill its node.
+    await waitFor(
+      async () => {
+        const t = (
+          await getJson<{ assigned_node: string; progress: { percent: number } | null }>(
+            `${api}/api/v1/tasks/${id}`,
+          )
+        ).body;
+        return t.assigned_node === "w-victim" && (t.progress?.percent ?? 0) >= 20;
+      },
+      { timeout: 15_000 },
+    );
+    await victim.signal("SIGKILL");
+    const done = await getJson<{ status: string; result: { resumed_from: number } }>(
+      `${api}/api/v1/tasks/${id}/result?wait=30s`,
+    );
+    expect(done.body.status).toBe("completed");
+    expect(done.body.result.resumed_from).toBeGreaterThanOrEqual(4);
+    const task = (
+      await getJson<{ assigned_node: string; attempts: { node_id: string; status: string }[] }>(
+        `${api}/api/v1/tasks/${id}`,
+      )
+    ).body;
+    expect(task.assigned_node).not.toBe("w-victim");
+    expect(task.attempts.map((a) => a.status)).toEqual(["lost", "completed"]);
+  }, 60_000);
 });

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
 import { Duration } from "./duration.js";
 import { SkillName, Token } from "./ids.js";
-import { PlacementStrategy, Priority, type RetryPolicy, type TaskSpec } from "./task.js";
+import { PlacementStrategy, Priority, type RetryPolicy, TaskSpec } from "./task.js";
 
 const LabelMap = z.union([
   z.record(
@@ -136,7 +136,7 @@ export function resolveSubmission(
   const spec: TaskSpec = {
     task_id: taskId,
     task_type: skills[0] as string,
-    name: input.name ?? skills.join("+"),
+    name: input.name ?? skills.join("+").slice(0, 200),
     description: input.description ?? "",
     required_skills: skills,
     optional_skills: input.optional_skills ?? [],
@@ -164,5 +164,18 @@ export function resolveSubmission(
     user_id: input.user_id ?? null,
     checkpoint: input.checkpoint ?? true,
   };
-  return { ok: true, spec };
+  // What the scheduler will accept is the spec's schema: refuse here, naming the caller's field,
+  // rather than acknowledge a task the scheduler would have to drop.
+  const checked = TaskSpec.safeParse(spec);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    const path = (issue?.path ?? []).map(String).join(".");
+    const field =
+      path
+        .replace(/^timeout_ms$/, "timeout")
+        .replace(/_ms$/, "")
+        .replace(/^constraints\.labels\..*/, "constraints.labels") || "(task)";
+    return { ok: false, field, message: `${field}: ${issue?.message ?? "invalid"}` };
+  }
+  return { ok: true, spec: checked.data };
 }

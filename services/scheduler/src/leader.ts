@@ -42,6 +42,12 @@ interface Held {
   revision: number;
 }
 
+interface OutboxItem {
+  subject: string;
+  data: Uint8Array;
+  msgID: string;
+}
+
 type SchedulerEventKind = Exclude<TaskEventKind, "progress" | "checkpointed">;
 
 /**
@@ -63,34 +69,58 @@ export class LeaderState {
   #messages: { close(): Promise<unknown> } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #scheduleQueued = false;
+  #tickQueued = false;
   #stopped = false;
+  readonly #isLeader: () => boolean;
+  /** The worker session each dispatched attempt went to: a new session means the attempt died with the old one. */
+  readonly #sessions = new Map<string, string>();
+  /** Events that failed to publish, retried every tick, in order. */
+  #outbox: OutboxItem[] = [];
 
-  constructor(ctx: ServiceContext, nodes: NodeTable) {
+  constructor(ctx: ServiceContext, nodes: NodeTable, isLeader: () => boolean) {
     this.#ctx = ctx;
     this.#nodes = nodes;
+    this.#isLeader = isLeader;
     this.#queue = new PendingQueue(ctx.config.scheduler.aging_interval);
   }
 
-  /** Rebuilds the live tasks from the bucket, then starts consuming and placing. */
-  async start(): Promise<void> {
+  /** Rebuilds the live tasks from the bucket (while taking over; nothing is written yet). */
+  async rebuild(): Promise<void> {
     const { cluster, log } = this.#ctx;
     const all = await readAll(cluster.kv.tasks, TaskRecord, log);
     const now = Date.now();
-    for (const { key, value, revision } of all) {
-      if (key !== value.spec.task_id || isTerminal(value.status)) continue;
+    // In submission order, aged from submission: a failover keeps the queue's order and aging.
+    const live = all
+      .filter(({ key, value }) => key === value.spec.task_id && !isTerminal(value.status))
+      .sort((a, b) => a.value.submitted_at.localeCompare(b.value.submitted_at));
+    for (const { key, value, revision } of live) {
       this.#tasks.set(key, { record: value, revision });
       if (value.status === "pending") this.#enqueue(value, now);
-      else if (value.assigned_node) this.#occupy(value.assigned_node);
+      else if (value.assigned_node) {
+        this.#occupy(value.assigned_node);
+        const session = this.#nodes.session(value.assigned_node);
+        if (session) this.#sessions.set(key, session);
+      }
     }
     log.info(
       { live_tasks: this.#tasks.size, pending: this.#queue.size + this.#delayed.size },
       "scheduler state rebuilt",
     );
+  }
+
+  /** Starts consuming the inbox and placing: once leadership is active. */
+  run(): void {
+    if (this.#stopped) return;
     void this.#consume();
-    this.#timer = setInterval(
-      () => void this.#serial(() => this.#tick()),
-      this.#ctx.config.scheduler.interval,
-    );
+    this.#timer = setInterval(() => {
+      // One tick at a time: when a tick is slower than the interval, they do not pile up.
+      if (this.#tickQueued) return;
+      this.#tickQueued = true;
+      void this.#serial(async () => {
+        this.#tickQueued = false;
+        await this.#tick();
+      });
+    }, this.#ctx.config.scheduler.interval);
     this.requestSchedule();
   }
 
@@ -142,7 +172,7 @@ export class LeaderState {
   #enqueue(rec: TaskRecord, now: number): void {
     const at = rec.next_attempt_at ? Date.parse(rec.next_attempt_at) : 0;
     if (at > now) this.#delayed.add(rec.spec.task_id, at);
-    else this.#queue.add(rec.spec, now);
+    else this.#queue.add(rec.spec, Math.min(now, Date.parse(rec.submitted_at) || now));
   }
 
   async #consume(): Promise<void> {
@@ -200,12 +230,29 @@ export class LeaderState {
     try {
       held.revision = await this.#ctx.cluster.kv.tasks.create(spec.task_id, encode(held.record));
     } catch (err) {
-      if (isCasConflict(err)) return; // the same id was submitted before: one task, not two
-      throw err;
+      if (!isCasConflict(err)) throw err;
+      // The same id was submitted before: one task, not two. But if its record is live and not
+      // held (an earlier create landed and its reply was lost), take it over now.
+      await this.#adopt(spec.task_id, d.value.task.payload);
+      return;
     }
     this.#tasks.set(spec.task_id, held);
     this.#queue.add(spec, Date.now());
     await this.#event("submitted", held.record, { payload: spec.payload });
+    this.requestSchedule();
+  }
+
+  /** A live record this leader does not hold yet: hold it, queue or count it, and announce it. */
+  async #adopt(taskId: string, payload: unknown): Promise<void> {
+    const entry = await this.#ctx.cluster.kv.tasks.get(taskId);
+    if (entry?.operation !== "PUT" || this.#tasks.has(taskId)) return;
+    const d = decode(TaskRecord, entry.value);
+    if (!d.ok || isTerminal(d.value.status)) return;
+    this.#tasks.set(taskId, { record: d.value, revision: entry.revision });
+    if (d.value.status === "pending") this.#enqueue(d.value, Date.now());
+    else if (d.value.assigned_node) this.#occupy(d.value.assigned_node);
+    this.#ctx.log.warn({ task_id: taskId }, "took over a task record the scheduler did not hold");
+    await this.#event("submitted", d.value, { payload });
     this.requestSchedule();
   }
 
@@ -275,8 +322,14 @@ export class LeaderState {
       this.requestSchedule();
       return;
     }
+    if (r.error.code === "OC-6009") {
+      // The worker stopped or crashed under the attempt: not the task's fault.
+      await this.#takeBack(held, r.error.message || `node ${r.node_id} lost the attempt`, now);
+      return;
+    }
     const { record: rec, retryAt } = failed(before, r.error, now);
     await this.#save(held, rec);
+    this.#sessions.delete(r.task_id);
     if (r.error.code !== "OC-6005") this.#nodes.recordOutcome(r.node_id, false, r.duration_ms);
     if (retryAt !== undefined) {
       this.#release(before.assigned_node);
@@ -292,6 +345,7 @@ export class LeaderState {
   /** The task is done: forget it and free its node's slot. */
   #finish(taskId: string, before: TaskRecord): void {
     this.#tasks.delete(taskId);
+    this.#sessions.delete(taskId);
     if (before.status === "scheduled" || before.status === "running") this.#release(before.assigned_node);
   }
 
@@ -310,18 +364,27 @@ export class LeaderState {
   async #save(held: Held, rec: TaskRecord): Promise<void> {
     const kv = this.#ctx.cluster.kv.tasks;
     const id = rec.spec.task_id;
+    // Fencing: a leader that has lost its lease (or is stopping) writes nothing more.
+    if (this.#stopped || !this.#isLeader()) throw new Error("not the scheduler leader any more");
     const value = encode(rec);
     try {
       held.revision =
         held.revision === 0 ? await kv.create(id, value) : await kv.update(id, value, held.revision);
     } catch (err) {
       if (!isCasConflict(err)) throw err;
+      // Someone else wrote it (a leader that had not yet noticed it was deposed). Never overwrite:
+      // take what is stored, and let the caller's work be redone against it.
       const entry = await kv.get(id);
+      const d = entry?.operation === "PUT" ? decode(TaskRecord, entry.value) : undefined;
+      if (entry && d?.ok) {
+        held.record = d.value;
+        held.revision = entry.revision;
+      }
       this.#ctx.log.error(
         { task_id: id, error_code: "OC-5000" },
-        "task record changed under the leader; overwriting",
+        "task record changed under the leader; re-reading it",
       );
-      held.revision = await kv.update(id, value, entry?.revision ?? 0);
+      throw err;
     }
     held.record = rec;
   }
@@ -339,57 +402,123 @@ export class LeaderState {
       task: snapshot(rec),
       ...extra,
     } as TaskEvent;
-    await cluster.js.publish(cluster.names.subjects.taskEvent(rec.spec.task_id, kind), encode(event), {
+    const item = {
+      subject: cluster.names.subjects.taskEvent(rec.spec.task_id, kind),
+      data: encode(event),
       msgID: event.id,
-    });
+    };
+    // In order: while older events wait in the outbox, newer ones queue behind them.
+    if (this.#outbox.length > 0) {
+      this.#outbox.push(item);
+      return;
+    }
+    try {
+      await cluster.js.publish(item.subject, item.data, { msgID: item.msgID });
+    } catch (err) {
+      this.#ctx.log.warn(
+        { task_id: rec.spec.task_id, kind, error: errorMessage(err) },
+        "task event not published; will retry",
+      );
+      this.#outbox.push(item);
+    }
   }
 
-  /** Periodic: release due retries, take back lost attempts, end overdue ones, publish queue figures. */
+  /**
+   * Periodic: publish events that failed before, move attempts off nodes that died, take back
+   * attempts never started, end overdue ones, place, publish queue figures.
+   */
   async #tick(): Promise<void> {
+    await this.#flushOutbox();
     const now = Date.now();
-    const dispatchTimeout = this.#ctx.config.scheduler.dispatch_timeout;
     for (const held of [...this.#tasks.values()]) {
-      const r = held.record;
-      // Dispatched but never started: the node died, or the order was lost (a leader died between
-      // writing the record and publishing the order). Take it back and place it again.
-      if (r.status === "scheduled" && r.scheduled_at && Date.parse(r.scheduled_at) + dispatchTimeout < now) {
-        if (r.assigned_node) this.#abort(r.assigned_node, r, "not started in time");
-        const rec = lost(
-          r,
-          `node ${r.assigned_node} did not start the attempt within ${dispatchTimeout} ms`,
-          now,
+      try {
+        await this.#check(held, now);
+      } catch (err) {
+        // One task's trouble (a record that will not save) must not stall every other.
+        this.#ctx.log.warn(
+          { task_id: held.record.spec.task_id, error: errorMessage(err) },
+          "task check failed",
         );
-        await this.#save(held, rec);
-        this.#release(r.assigned_node);
-        this.#queue.add(rec.spec, now);
-        await this.#event("retrying", rec);
-        continue;
-      }
-      // A backstop for a worker that died mid-task: well past its timeout, the attempt is over.
-      if (
-        r.status === "running" &&
-        r.started_at &&
-        Date.parse(r.started_at) + r.spec.timeout_ms + 30_000 < now
-      ) {
-        if (r.assigned_node) this.#abort(r.assigned_node, r, "timed out");
-        const { record: rec, retryAt } = failed(
-          r,
-          { code: "OC-6004", message: "no result within the timeout", retryable: true },
-          now,
-        );
-        await this.#save(held, rec);
-        if (retryAt !== undefined) {
-          this.#release(r.assigned_node);
-          this.#delayed.add(r.spec.task_id, retryAt);
-          await this.#event("retrying", rec);
-        } else {
-          this.#finish(r.spec.task_id, r);
-          await this.#event("timeout", rec);
-        }
       }
     }
     await this.#schedule();
     await this.#publishStats();
+  }
+
+  async #flushOutbox(): Promise<void> {
+    const { js } = this.#ctx.cluster;
+    while (this.#outbox.length > 0) {
+      const item = this.#outbox[0] as OutboxItem;
+      try {
+        await js.publish(item.subject, item.data, { msgID: item.msgID });
+      } catch {
+        return; // still failing: try again next tick, in order
+      }
+      this.#outbox.shift();
+    }
+  }
+
+  /** Timeouts and failover of one live attempt. */
+  async #check(held: Held, now: number): Promise<void> {
+    const r = held.record;
+    if (r.status !== "scheduled" && r.status !== "running") return;
+    const node = r.assigned_node;
+    // Failover: the node left or went offline, or its worker restarted (a new session), so this
+    // attempt will never finish. Place it again at once; it resumes from its last checkpoint.
+    const gone = node ? this.#nodes.gone(node) : null;
+    const dispatchedTo = this.#sessions.get(r.spec.task_id);
+    const restarted = node && dispatchedTo && this.#nodes.session(node) !== dispatchedTo ? "restarted" : null;
+    if (node && (gone || restarted)) {
+      await this.#takeBack(held, `node ${node} ${gone ?? restarted}`, now);
+      return;
+    }
+    // Dispatched but never started: the node hung, or the order was lost (a leader died between
+    // writing the record and publishing the order).
+    const dispatchTimeout = this.#ctx.config.scheduler.dispatch_timeout;
+    if (r.status === "scheduled" && r.scheduled_at && Date.parse(r.scheduled_at) + dispatchTimeout < now) {
+      if (node) this.#abort(node, r, "not started in time");
+      await this.#takeBack(held, `node ${node} did not start the attempt within ${dispatchTimeout} ms`, now);
+      return;
+    }
+    // A backstop for a worker that went silent mid-task: well past its timeout, the attempt is over.
+    if (
+      r.status === "running" &&
+      r.started_at &&
+      Date.parse(r.started_at) + r.spec.timeout_ms + 30_000 < now
+    ) {
+      if (node) this.#abort(node, r, "timed out");
+      const { record: rec, retryAt } = failed(
+        r,
+        { code: "OC-6004", message: "no result within the timeout", retryable: true },
+        now,
+      );
+      await this.#save(held, rec);
+      this.#sessions.delete(r.spec.task_id);
+      if (retryAt !== undefined) {
+        this.#release(node);
+        this.#delayed.add(r.spec.task_id, retryAt);
+        await this.#event("retrying", rec);
+      } else {
+        this.#finish(r.spec.task_id, r);
+        await this.#event("timeout", rec);
+      }
+    }
+  }
+
+  /** The attempt is lost through no fault of the task: back to the queue now, not counted. */
+  async #takeBack(held: Held, reason: string, now: number): Promise<void> {
+    const r = held.record;
+    const rec = lost(r, reason, now);
+    await this.#save(held, rec);
+    this.#ctx.log.warn(
+      { task_id: r.spec.task_id, node_id: r.assigned_node, reason },
+      "attempt lost; placing the task again",
+    );
+    this.#sessions.delete(r.spec.task_id);
+    this.#release(r.assigned_node);
+    this.#queue.add(rec.spec, now);
+    await this.#event("retrying", rec);
+    this.requestSchedule();
   }
 
   async #publishStats(): Promise<void> {
@@ -421,6 +550,8 @@ export class LeaderState {
     const blocked = new Map<string, string>();
     const strategy = this.#ctx.config.scheduler.strategy;
     for (;;) {
+      // A deposed or stopping leader places nothing more, even mid-round.
+      if (this.#stopped || !this.#isLeader()) return;
       const pick = this.#queue.next(now, (key) => !blocked.has(key));
       if (!pick) break;
       const held = this.#tasks.get(pick.taskId);
@@ -440,7 +571,19 @@ export class LeaderState {
         continue;
       }
       this.#queue.remove(pick.taskId);
-      await this.#dispatch(held, p.node.id, now);
+      try {
+        await this.#dispatch(held, p.node.id, now);
+      } catch (err) {
+        if (this.#stopped || !this.#isLeader()) return;
+        this.#ctx.log.warn(
+          { task_id: pick.taskId, error: errorMessage(err) },
+          "dispatch failed; the task stays queued",
+        );
+        // Still pending (the record was not written): back in the queue, and this kind waits for the next round.
+        if (held.record.status === "pending")
+          this.#queue.add(held.record.spec, Date.parse(held.record.submitted_at) || now);
+        blocked.set(pick.classKey, "dispatch failed; retrying");
+      }
     }
     await this.#recordReasons(blocked);
   }
@@ -450,6 +593,8 @@ export class LeaderState {
     const rec = dispatched(held.record, nodeId, now);
     await this.#save(held, rec);
     this.#occupy(nodeId);
+    const session = this.#nodes.session(nodeId);
+    if (session) this.#sessions.set(rec.spec.task_id, session);
     const msg: TaskDispatch = { ...envelope(this.#ctx.sender), task: rec.spec, attempt: rec.attempt };
     await cluster.js.publish(cluster.names.subjects.dispatch(nodeId), encode(msg), {
       msgID: `${rec.spec.task_id}-${rec.attempt}`,

@@ -87,6 +87,23 @@ export class NodeTable {
     return out;
   }
 
+  /** The node's current worker session, if it is known. */
+  session(nodeId: string): string | undefined {
+    return this.#nodes.get(nodeId)?.record.node.session;
+  }
+
+  /**
+   * Why attempts on this node will never finish: it left, or it is offline. Null while it may
+   * still finish them (including while suspect).
+   */
+  gone(nodeId: string): string | null {
+    const e = this.#nodes.get(nodeId);
+    if (!e) return null;
+    if (e.record.state === "left") return "left the cluster";
+    const h = e.health?.session === e.record.node.session ? e.health : undefined;
+    return h?.status === "offline" ? "went offline" : null;
+  }
+
   /** An attempt on the node ended: feeds the adaptive strategy. */
   recordOutcome(nodeId: string, ok: boolean, durationMs: number): void {
     const e = this.#nodes.get(nodeId);

@@ -176,6 +176,7 @@ export class PendingQueue {
 /** Tasks waiting for a retry's backoff to pass, released when due. */
 export class DelayQueue {
   #items: { taskId: string; at: number }[] = [];
+  readonly #ids = new Set<string>();
 
   get size(): number {
     return this.#items.length;
@@ -183,26 +184,36 @@ export class DelayQueue {
 
   add(taskId: string, at: number): void {
     this.remove(taskId);
-    const i = this.#items.findIndex((x) => x.at > at);
-    if (i < 0) this.#items.push({ taskId, at });
-    else this.#items.splice(i, 0, { taskId, at });
+    this.#ids.add(taskId);
+    // Binary search for the first item due later, so equal times keep their arrival order.
+    let lo = 0;
+    let hi = this.#items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.#items[mid]?.at ?? 0) <= at) lo = mid + 1;
+      else hi = mid;
+    }
+    this.#items.splice(lo, 0, { taskId, at });
   }
 
   remove(taskId: string): boolean {
+    if (!this.#ids.delete(taskId)) return false;
     const i = this.#items.findIndex((x) => x.taskId === taskId);
     if (i >= 0) this.#items.splice(i, 1);
     return i >= 0;
   }
 
   has(taskId: string): boolean {
-    return this.#items.some((x) => x.taskId === taskId);
+    return this.#ids.has(taskId);
   }
 
   /** Removes and returns the tasks due at `now`. */
   due(now: number): string[] {
     let n = 0;
     while (n < this.#items.length && (this.#items[n]?.at ?? Number.POSITIVE_INFINITY) <= now) n++;
-    return this.#items.splice(0, n).map((x) => x.taskId);
+    const due = this.#items.splice(0, n).map((x) => x.taskId);
+    for (const id of due) this.#ids.delete(id);
+    return due;
   }
 
   /** When the next task is due, if any. */

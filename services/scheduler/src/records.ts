@@ -3,6 +3,9 @@ import { backoffMs } from "./backoff.js";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Lost attempts not counted against `max_attempts`, per task. */
+export const MAX_FREE_LOSSES = 5;
+
 export function newRecord(spec: TaskSpec, submittedAt: string): TaskRecord {
   return {
     spec,
@@ -117,12 +120,15 @@ export function failed(
  * the attempt marked lost and not counted against the retry policy.
  */
 export function lost(rec: TaskRecord, reason: string, now: number): TaskRecord {
+  // Not counted, up to a point: a task lost again and again (a node that takes work and dies)
+  // starts counting against its attempts, so it cannot circle forever.
+  const losses = rec.attempts.filter((a) => a.status === "lost").length;
   return {
     ...rec,
     status: "pending",
     assigned_node: null,
     next_attempt_at: null,
-    retry_base: (rec.retry_base ?? 0) + 1,
+    retry_base: losses < MAX_FREE_LOSSES ? (rec.retry_base ?? 0) + 1 : (rec.retry_base ?? 0),
     attempts: withAttempt(rec, {
       status: "lost",
       ended_at: iso(now),

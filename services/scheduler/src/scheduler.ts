@@ -29,12 +29,15 @@ export async function startScheduler(ctx: ServiceContext): Promise<Scheduler> {
     renewMs: config.cluster.lease_renew_interval,
     log,
     onElected: async (term) => {
-      const state = new LeaderState(ctx, nodes);
-      await state.start();
+      // Leadership counts only once onElected returns, so the state is fenced by the term it was elected in.
+      const state = new LeaderState(ctx, nodes, () => lease.term === term);
+      await state.rebuild();
       leader = state;
       await publishLeaderElected(ctx, SCHEDULER_ROLE, term).catch((err) =>
         log.warn({ error: errorMessage(err) }, "could not publish leader_elected"),
       );
+      // Leadership is active once this callback returns: start consuming and placing right after.
+      setTimeout(() => state.run(), 0);
     },
     onLost: async () => {
       const state = leader;

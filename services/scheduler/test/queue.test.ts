@@ -97,6 +97,15 @@ describe("pending queue", () => {
 });
 
 describe("delay queue", () => {
+  it("takes 100,000 retries (a failover's rebuild) without quadratic work", () => {
+    const d = new DelayQueue();
+    for (let i = 0; i < 100_000; i++) d.add(`t${i}`, (i * 7919) % 100_000);
+    expect(d.size).toBe(100_000);
+    expect(d.due(10)).toHaveLength(11);
+    expect(d.has("t0")).toBe(false);
+    expect(d.has("t1")).toBe(true);
+  });
+
   it("releases tasks when due, earliest first", () => {
     const d = new DelayQueue();
     d.add("b", 200);

@@ -234,6 +234,40 @@ describe("scheduler", () => {
     expect(healthy.taken).toHaveLength(1);
   });
 
+  it("moves a running task off a node that dies or restarts, at once, without using up an attempt", async () => {
+    const { ctx, events, node, final } = await setup();
+    const forever = () => new Promise<Outcome>(() => undefined);
+    const doomed = await node("a-doomed", { capacity: 2, run: forever });
+    const t1 = spec({ retry: { ...spec().retry, max_attempts: 1 } });
+    const t2 = spec({ retry: { ...spec().retry, max_attempts: 1 } });
+    await submit(ctx, t1);
+    await submit(ctx, t2);
+    await waitFor(() =>
+      [t1, t2].every((t) => events.some((e) => e.task_id === t.task_id && e.kind === "started")),
+    );
+    const rescuer = await node("b-rescuer", { capacity: 2 });
+    // The node's worker comes back as a new process: whatever it was running died with the old one.
+    const { nodeRecord, nodeDescriptor } = await import("@openclaw/testing");
+    const restarted = nodeRecord(
+      nodeDescriptor("a-doomed", {
+        session: "s-new",
+        max_concurrent_tasks: 2,
+        skills: [{ name: "echo", version: null, description: "" }],
+      }),
+    );
+    await ctx.cluster.kv.nodes.put("a-doomed", encode(restarted));
+    for (const t of [t1, t2]) {
+      const end = await final(t.task_id);
+      expect(end.kind).toBe("completed");
+      expect("task" in end && end.task.attempts.map((a) => [a.node_id, a.status])).toEqual([
+        ["a-doomed", "lost"],
+        ["b-rescuer", "completed"],
+      ]);
+    }
+    expect(doomed.taken).toHaveLength(2);
+    expect(rescuer.taken).toHaveLength(2);
+  });
+
   it("answers a route dry run with the node it would choose, dispatching nothing", async () => {
     const { ctx, node } = await setup();
     const n = await node("r1", { skills: ["echo", "gpu-render"], labels: { gpu: "true" } });
