@@ -7,6 +7,8 @@ import type { ResolvedOptions } from "./options.js";
 export interface Connection {
   cluster: Cluster;
   sender: Sender;
+  /** Calls `fn` each time the connection is back after a disconnect; returns the unsubscribe. */
+  onReconnect(fn: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -23,9 +25,20 @@ export async function connect(o: ResolvedOptions): Promise<Connection> {
   });
   try {
     const cluster = await bindCluster(nc, names(o.prefix));
+    const reconnected = new Set<() => void>();
+    // One status reader for every waiting job; it ends when the connection closes.
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "reconnect") for (const fn of [...reconnected]) fn();
+      }
+    })().catch(() => undefined);
     return {
       cluster,
       sender: { service: "sdk", instance },
+      onReconnect(fn) {
+        reconnected.add(fn);
+        return () => reconnected.delete(fn);
+      },
       close: async () => {
         if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
       },

@@ -3,6 +3,7 @@ import {
   type AttemptRecord,
   envelope,
   isTerminal,
+  OcError,
   parseDuration,
   TaskEvent,
   TaskRecord,
@@ -125,18 +126,27 @@ export class Job<T = unknown> {
     return () => sub.unsubscribe();
   }
 
+  /**
+   * Follows the task's record in the `tasks` bucket (a KV watch on its key: the current value
+   * first, then every update) and settles on its status. Events are not used for this: one
+   * published while this client was disconnected, or never published, would be missed. The
+   * watch is started again after a reconnect or a failure, which replays the current value.
+   */
   #watch(failover: boolean, timeoutMs: number | undefined): Promise<JobResult<T>> {
-    const { cluster } = this.#conn;
+    const conn = this.#conn;
+    const { cluster } = conn;
     return new Promise<JobResult<T>>((resolve, reject) => {
       let done = false;
-      const finish = (record: TaskRecord | undefined, result: unknown, kind: string) => {
+      let watch: { stop(): void } | undefined;
+      let wake: (() => void) | undefined;
+      let restartNow = false;
+      const settle = (record: TaskRecord) => {
         if (done) return;
-        if (record) this.#status = record.status;
-        if (kind === "completed" && record) {
-          done = true;
+        this.#status = record.status;
+        if (record.status === "completed") {
           const last = record.attempts[record.attempts.length - 1];
           const r: JobResult<T> = {
-            data: result as T,
+            data: record.result as T,
             taskId: this.id,
             status: "completed",
             nodeId: last?.node_id ?? record.assigned_node,
@@ -147,55 +157,80 @@ export class Job<T = unknown> {
                 : null,
           };
           this.#result = r;
-          cleanup();
+          end();
           resolve(r);
-        } else if (record && (isTerminal(record.status) || (!failover && kind === "retrying"))) {
-          done = true;
-          cleanup();
-          reject(
-            new TaskFailedError(
-              this.id,
-              record.status === "pending" ? "failed" : record.status,
-              record.error,
-              record.attempts,
-            ),
-          );
+        } else if (isTerminal(record.status)) {
+          end();
+          reject(new TaskFailedError(this.id, record.status, record.error, record.attempts));
+        } else if (!failover && attemptFailed(record)) {
+          end();
+          const status = record.error?.code === "OC-6004" ? "timeout" : "failed";
+          reject(new TaskFailedError(this.id, status, record.error, record.attempts));
         }
       };
-      // Subscribe first, then read the record: no transition can slip between the two.
-      const sub = cluster.nc.subscribe(cluster.names.subjects.taskEventsOf(this.id), {
-        callback: (_err, msg) => {
-          const d = decode(TaskEvent, msg.data);
-          if (!d.ok || !("task" in d.value)) return;
-          const e = d.value;
-          finish(
-            { ...e.task, spec: { ...e.task.spec, payload: null }, result: null } as TaskRecord,
-            "result" in e ? e.result : null,
-            e.kind,
-          );
-        },
-      });
+      const fail = (err: Error) => {
+        if (done) return;
+        end();
+        reject(err);
+      };
       const timer =
         timeoutMs === undefined
           ? undefined
-          : setTimeout(() => {
-              if (done) return;
-              done = true;
-              cleanup();
-              reject(new WaitTimeoutError(this.id, timeoutMs));
-            }, timeoutMs);
-      const cleanup = () => {
-        sub.unsubscribe();
+          : setTimeout(() => fail(new WaitTimeoutError(this.id, timeoutMs)), timeoutMs);
+      // After a reconnect the old watch may sit silent until its heartbeats are missed: start afresh.
+      const offReconnect = conn.onReconnect(() => {
+        restartNow = true;
+        watch?.stop();
+      });
+      const end = () => {
+        done = true;
         if (timer) clearTimeout(timer);
+        offReconnect();
+        watch?.stop();
+        wake?.();
       };
-      void cluster.kv.tasks
-        .get(this.id)
-        .then((entry) => {
-          if (entry?.operation !== "PUT") return;
-          const d = decode(TaskRecord, entry.value);
-          if (d.ok && isTerminal(d.value.status)) finish(d.value, d.value.result, d.value.status);
-        })
-        .catch(() => undefined);
+      void (async () => {
+        while (!done) {
+          try {
+            const w = await cluster.kv.tasks.watch({ key: this.id });
+            watch = w;
+            if (done) w.stop();
+            for await (const entry of w) {
+              if (entry.operation !== "PUT") continue;
+              const d = decode(TaskRecord, entry.value);
+              if (d.ok && d.value.spec.task_id === this.id) settle(d.value);
+            }
+            if (watch === w) watch = undefined;
+            // Stopped after a reconnect: watch again at once (else after a pause, below).
+            if (restartNow) {
+              restartNow = false;
+              continue;
+            }
+          } catch {
+            // Not connected yet, JetStream not back yet, ...: try again shortly.
+          }
+          if (cluster.nc.isClosed()) {
+            fail(new OcError("OC-2001", `the cluster client was closed while waiting for task ${this.id}`));
+            return;
+          }
+          await new Promise<void>((r) => {
+            wake = r;
+            setTimeout(r, WATCH_RETRY_MS);
+          });
+        }
+      })();
     });
   }
+}
+
+/** Wait this long before watching a task's record again after a failed watch. */
+const WATCH_RETRY_MS = 500;
+
+/**
+ * An attempt of the task failed and it waits for the next: the scheduler puts a failed attempt's
+ * error on the record, and only a manual retry clears it. A lost attempt (OC-6009: its node
+ * stopped or died) is not the task's failure.
+ */
+function attemptFailed(record: TaskRecord): boolean {
+  return !isTerminal(record.status) && record.error !== null && record.error.code !== "OC-6009";
 }

@@ -47,8 +47,11 @@ function str(v: unknown): string | undefined {
 
 /**
  * Reads what the SDK needs, leniently: our config layout (`communication.nats_url`,
- * `cluster.subject_prefix`, `tasks.*`) and seed 000's (`distribution.strategy`,
- * `retryPolicy.maxAttempts/backoff/maxBackoff`). Task defaults are the config schema's own.
+ * `cluster.subject_prefix`, `worker.zone`, `scheduler.strategy`) and seed 000's
+ * (`distribution.strategy`, `retryPolicy.maxAttempts/backoff/maxBackoff`). A task's timeout,
+ * retry policy and payload limit default to the built-in defaults (10m, 3 attempts, exponential
+ * backoff from 1s to 5m, 1 MiB), not to a cluster's `tasks.*` settings: only the config file's
+ * `retryPolicy` or the task itself changes them.
  */
 export function resolveOptions(
   o: ClusterOptions,

@@ -42,14 +42,21 @@ export interface ContextOptions {
 
 export interface AttemptContext {
   ctx: SkillContext;
-  /** Resolves once every checkpoint write begun so far has finished. */
-  settled(): Promise<void>;
-  /** Ends the attempt: later progress and checkpoints are dropped. */
+  /**
+   * Resolves once every checkpoint write begun so far has finished, or once `deadlineMs` has
+   * passed (then the attempt is closed, so the writes still queued are skipped), with whether
+   * they all finished.
+   */
+  settled(deadlineMs?: number): Promise<boolean>;
+  /** Ends the attempt: later progress and checkpoints are dropped, and so are queued checkpoint writes. */
   close(): void;
 }
 
 /** At most one progress event per task this often; the newest waiting value is sent when it passes. */
 const PROGRESS_INTERVAL_MS = 250;
+
+/** How long the end of an attempt waits for its checkpoint writes before reporting anyway. */
+export const SETTLE_DEADLINE_MS = 2000;
 
 /** Reads the data of a task's latest checkpoint, or undefined when there is none. */
 export async function readLastCheckpoint(cluster: Cluster, taskId: string, log: Logger): Promise<unknown> {
@@ -115,6 +122,13 @@ export function createContext(o: ContextOptions): AttemptContext {
     if (p && !closed) send(p);
   };
 
+  const close = () => {
+    closed = true;
+    clearTimeout(timer);
+    timer = undefined;
+    waiting = undefined;
+  };
+
   const ctx: SkillContext = {
     taskId,
     attempt,
@@ -153,6 +167,8 @@ export function createContext(o: ContextOptions): AttemptContext {
         at: new Date().toISOString(),
       };
       const write = writes.then(async () => {
+        // Queued behind earlier writes: the attempt may have ended meanwhile.
+        if (closed) return;
         if (!(await writeCheckpoint(cluster, cp))) {
           log.warn("a later attempt has checkpointed this task; checkpoint dropped");
           return;
@@ -167,12 +183,24 @@ export function createContext(o: ContextOptions): AttemptContext {
   };
   return {
     ctx,
-    settled: () => writes.then(() => undefined),
-    close() {
-      closed = true;
-      clearTimeout(timer);
-      timer = undefined;
-      waiting = undefined;
+    async settled(deadlineMs = SETTLE_DEADLINE_MS) {
+      let deadline: NodeJS.Timeout | undefined;
+      const all = await Promise.race([
+        writes.then(() => true),
+        new Promise<false>((resolve) => {
+          deadline = setTimeout(() => resolve(false), deadlineMs);
+        }),
+      ]);
+      clearTimeout(deadline);
+      if (!all) {
+        close();
+        log.warn(
+          { deadline_ms: deadlineMs },
+          "checkpoint writes still queued at the end of the attempt; the rest are dropped",
+        );
+      }
+      return all;
     },
+    close,
   };
 }

@@ -14,7 +14,7 @@ import { checkResult, failure, type Outcome } from "./runtime/outcome.js";
 import { resolveRun } from "./runtime/resolve.js";
 import { runSkill } from "./runtime/run-skill.js";
 import type { SkillLocation } from "./skills.js";
-import { fence, publishReport, reportOutcome } from "./task-bus.js";
+import { fence, publishReport, publishReportOnce, reportOutcome } from "./task-bus.js";
 
 type Consumer = Awaited<ReturnType<JetStreamClient["consumers"]["get"]>>;
 type Batch = Awaited<ReturnType<Consumer["fetch"]>>;
@@ -40,7 +40,12 @@ interface Attempt {
   finished: boolean;
   /** Why it was aborted (timeout, cancel, stop); wins over whatever the skill does afterwards. */
   abortedWith?: TaskError;
+  /** Its outcome has been reported already (by an emergency stop): report nothing more. */
+  reported?: boolean;
 }
+
+/** The attempt is not the task's failure: the worker under it stopped (the scheduler places it again, not counted). */
+const WORKER_STOPPING: TaskError = { code: "OC-6009", message: "worker stopping", retryable: true };
 
 /** How long one pull waits for dispatches before asking again. */
 const FETCH_EXPIRES_MS = 5000;
@@ -83,18 +88,62 @@ export class Executor {
     this.#loop = this.#pull();
   }
 
-  /** Stops pulling and aborts every attempt with a retryable OC-6005, reporting each. */
+  /**
+   * Stops pulling and aborts every attempt, reporting each as lost (OC-6009, retryable): the
+   * worker going away is not the task's failure, so the scheduler places it again without
+   * counting the attempt or backing off.
+   */
   async stop(): Promise<void> {
+    this.#halt();
+    for (const a of this.#attempts.values()) this.#abort(a, WORKER_STOPPING);
+    await this.#loop;
+    await Promise.all([...this.#work]);
+  }
+
+  /**
+   * For a worker about to exit in an unknown state (an uncaught exception): stops pulling, aborts
+   * every attempt and reports each started one as lost (OC-6009) at once, without waiting for the
+   * skills, giving up after `timeoutMs`. Resolves with the number of attempts reported.
+   */
+  async emergencyStop(reason: string, timeoutMs = 1000): Promise<number> {
+    this.#halt();
+    const error: TaskError = { ...WORKER_STOPPING, message: `worker stopping: ${reason}`.slice(0, 4000) };
+    const reports: Promise<void>[] = [];
+    for (const a of this.#attempts.values()) {
+      this.#abort(a, error);
+      if (!a.started || a.reported) continue;
+      a.reported = true;
+      reports.push(
+        publishReportOnce(
+          this.#o.ctx.cluster,
+          { ...this.#head(a), kind: "failed", error, duration_ms: 0 },
+          timeoutMs,
+        ).catch((err: unknown) =>
+          this.#o.log.error(
+            { task_id: a.taskId, attempt: a.attempt, error: errorMessage(err), error_code: "OC-2001" },
+            "could not report the attempt lost",
+          ),
+        ),
+      );
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(reports),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    return reports.length;
+  }
+
+  /** Takes no more work. */
+  #halt(): void {
     if (this.#stop.signal.aborted) return;
     this.#stop.abort();
     this.#batch?.stop();
     this.#wake?.();
     this.#cancels?.unsubscribe();
-    for (const a of this.#attempts.values()) {
-      this.#abort(a, { code: "OC-6005", message: "worker stopping", retryable: true });
-    }
-    await this.#loop;
-    await Promise.all([...this.#work]);
   }
 
   #ensureConsumer(): Promise<void> {
@@ -253,6 +302,7 @@ export class Executor {
     const duration_ms = Math.round(performance.now() - began);
     // Before the report: the scheduler may dispatch the next attempt here as soon as it reads it.
     this.#forget(a);
+    if (a.reported) return;
     await reportOutcome(ctx.cluster, this.#head(a), outcome, duration_ms, log);
   }
 

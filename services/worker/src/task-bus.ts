@@ -52,6 +52,19 @@ export async function publishReport(cluster: Cluster, report: TaskReport, log: L
   }
 }
 
+/** Publishes a report once, waiting at most `timeoutMs` for the stream's ack (an emergency: no retries). */
+export async function publishReportOnce(
+  cluster: Cluster,
+  report: TaskReport,
+  timeoutMs: number,
+): Promise<void> {
+  const { js, names } = cluster;
+  await js.publish(names.subjects.schedReport(report.task_id), encode(report), {
+    msgID: report.id,
+    timeout: timeoutMs,
+  });
+}
+
 /** The fields every report of one attempt carries. */
 export type ReportHead = Omit<TaskReport & { kind: "started" }, "kind">;
 

@@ -27,16 +27,22 @@ export interface Worker {
   /** Task ids of the attempts running now. */
   running(): string[];
   /**
-   * Stops taking work, aborts running attempts (reported as OC-6005, retryable, so the scheduler
-   * moves them), leaves the cluster (tells the registry) and stops heartbeating.
+   * Stops taking work, aborts running attempts (reported lost, OC-6009, so the scheduler places
+   * them again without counting them), leaves the cluster (tells the registry) and stops heartbeating.
    */
   stop(reason?: string): Promise<void>;
+  /**
+   * For a process about to exit in an unknown state (an uncaught exception): stops taking work
+   * and heartbeating, and reports every running attempt lost (OC-6009) at once, without waiting
+   * for the skills; gives up after `timeoutMs`. Resolves with the number of attempts reported.
+   */
+  emergencyStop(reason: string, timeoutMs?: number): Promise<number>;
 }
 
 /**
  * A worker node: reads its skills folder, registers, heartbeats with its load, re-registers when
  * its skills change or the registry asks, runs the tasks dispatched to it, and leaves cleanly on
- * stop (aborting what runs, so the scheduler moves it).
+ * stop (aborting what runs and reporting it lost, so the scheduler moves it).
  */
 export async function startWorker(ctx: ServiceContext): Promise<Worker> {
   const { cluster, config, log } = ctx;
@@ -185,6 +191,15 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
     session,
     descriptor: () => current,
     running: () => executor.running(),
+    async emergencyStop(reason, timeoutMs = 1000) {
+      stopped = true;
+      clearInterval(beat);
+      clearInterval(poll);
+      commands.unsubscribe();
+      const reported = await executor.emergencyStop(reason, timeoutMs);
+      nodeLog.warn({ reason, reported }, "emergency stop: running attempts reported lost");
+      return reported;
+    },
     async stop(reason = "shutdown") {
       if (stopped) return;
       stopped = true;

@@ -310,7 +310,7 @@ describe("checkpoints and load", () => {
     }
   });
 
-  it("aborts what runs when it stops, with a retryable OC-6005, so the scheduler moves it", async () => {
+  it("aborts what runs when it stops and reports it lost (OC-6009, retryable), so the scheduler moves it without counting it", async () => {
     const w3 = await startTestWorker(nats.url, prefix, { node_id: "w3", skills_dir: FIXTURE_SKILLS });
     const id = taskId("stop");
     await sched.dispatch("w3", taskSpec(id, "hang", null));
@@ -320,8 +320,59 @@ describe("checkpoints and load", () => {
     expect(await sched.outcome(id)).toMatchObject({
       kind: "failed",
       node_id: "w3",
-      error: { code: "OC-6005", message: "worker stopping", retryable: true },
+      error: { code: "OC-6009", message: "worker stopping", retryable: true },
     });
+  });
+
+  it("on an emergency stop, reports every running attempt lost at once, without waiting for the skills", async () => {
+    const w4 = await startTestWorker(nats.url, prefix, { node_id: "w4", skills_dir: FIXTURE_SKILLS });
+    try {
+      const ids = [taskId("crash"), taskId("crash")];
+      for (const id of ids) await sched.dispatch("w4", taskSpec(id, "hang", null));
+      for (const id of ids) await sched.report(id, "started");
+      const began = performance.now();
+      expect(await w4.worker.emergencyStop("uncaught exception: boom", 1000)).toBe(2);
+      expect(performance.now() - began).toBeLessThan(1500);
+      for (const id of ids) {
+        const done = await sched.outcome(id, 1, 2000);
+        expect(done).toMatchObject({
+          kind: "failed",
+          node_id: "w4",
+          error: { code: "OC-6009", retryable: true },
+        });
+        expect(done.kind === "failed" && done.error.message).toContain("uncaught exception: boom");
+        expect(sched.of(id).filter((r) => r.kind !== "started")).toHaveLength(1);
+      }
+    } finally {
+      await w4.ctx.close();
+    }
+  });
+});
+
+describe("checkpoint writes end with their attempt", () => {
+  async function revision(id: string): Promise<number> {
+    return (await schedCtx.cluster.kv.checkpoints.get(id))?.revision ?? 0;
+  }
+
+  it("an attempt that timed out with thousands of checkpoints queued reports at once and writes no more", async () => {
+    const id = await run("flood", { count: 20_000 }, { timeout_ms: 300 });
+    const done = await sched.outcome(id, 1, 30_000);
+    expect(done).toMatchObject({ kind: "failed", error: { code: "OC-6004" } });
+    expect(done.duration_ms).toBeLessThan(2500);
+    const after = await revision(id);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await revision(id)).toBe(after);
+  });
+
+  it("a skill that returned with checkpoints still queued is reported after a short deadline", async () => {
+    const id = await run("flood", { count: 200_000, settle: true });
+    const done = await sched.outcome(id, 1, 60_000);
+    expect(done).toMatchObject({ kind: "succeeded", result: { fired: 200_000 } });
+    expect(done.duration_ms).toBeLessThan(5000);
+    const after = await revision(id);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await revision(id)).toBe(after);
+    await logged("checkpoint writes still queued at the end of the attempt; the rest are dropped", id);
   });
 });
 

@@ -11,7 +11,14 @@ import { startWorker } from "@openclaw/worker";
 import type { Command } from "commander";
 import { addConfigFlags, configFlagValues } from "../flags.js";
 
-type Stoppable = { stop(): Promise<void> };
+type Stoppable = {
+  stop(): Promise<void>;
+  /** Before the process exits in an unknown state: hand back what runs, within `timeoutMs`. */
+  emergencyStop?(reason: string, timeoutMs?: number): Promise<unknown>;
+};
+
+/** How long an uncaught exception leaves a service to hand back its work before exiting. */
+const EMERGENCY_STOP_MS = 1000;
 
 export const SERVICES: Record<
   string,
@@ -74,19 +81,42 @@ export async function runService(service: string, options: Record<string, unknow
     level: config.log.level,
     format: config.log.format,
   });
+  let handle: Stoppable | undefined;
   // A rejection nobody handled leaves the service in a state nobody knows: exit, and let the
-  // supervisor (systemd, `oclaw up`, ...) start a fresh one.
+  // supervisor (systemd, `oclaw up`, ...) start a fresh one. Not a worker: there it is most likely
+  // a module skill's stray promise (skills run in the worker's process), and exiting would end
+  // every task on the node for it; the rejection changed nothing else, so the worker goes on.
   process.on("unhandledRejection", (reason) => {
     const err = reason instanceof Error ? reason : undefined;
-    log.fatal(
-      { error: err?.message ?? String(reason), stack: err?.stack, error_code: "OC-5000" },
-      "unhandled rejection; exiting",
-    );
+    const fields = { error: err?.message ?? String(reason), stack: err?.stack };
+    if (service === "worker") {
+      log.error({ ...fields, error_code: "OC-6001" }, "a skill left a promise rejected; ignored");
+      return;
+    }
+    log.fatal({ ...fields, error_code: "OC-5000" }, "unhandled rejection; exiting");
     flushAndExit(log, EXIT.failed);
   });
+  // An exception thrown out of a callback (a timer, an event) may have left anything half done:
+  // exit. A worker first reports its running attempts lost, so they run again elsewhere at once.
+  let crashing = false;
   process.on("uncaughtException", (err) => {
     log.fatal({ error: err.message, stack: err.stack, error_code: "OC-5000" }, "uncaught exception; exiting");
-    process.exit(EXIT.failed);
+    if (crashing) return;
+    crashing = true;
+    const emergency = handle?.emergencyStop?.bind(handle);
+    if (!emergency) {
+      flushAndExit(log, EXIT.failed);
+      return;
+    }
+    const exit = () => flushAndExit(log, EXIT.failed);
+    // The emergency stop gives up within its time; this is in case it hangs regardless.
+    const timer = setTimeout(exit, EMERGENCY_STOP_MS + 500);
+    emergency(`uncaught exception: ${err.message}`, EMERGENCY_STOP_MS)
+      .catch(() => undefined)
+      .finally(() => {
+        clearTimeout(timer);
+        exit();
+      });
   });
   if (service === "worker" && (options.coordinatorHost || options.coordinatorPort)) {
     log.warn(
@@ -95,7 +125,6 @@ export async function runService(service: string, options: Record<string, unknow
   }
 
   let ctx: ServiceContext | undefined;
-  let handle: Stoppable | undefined;
   let stopping = false;
   // Kept, so a stop during startup waits for it: closing the connection under a starting service
   // would keep a worker that has already registered from announcing that it leaves.
@@ -163,6 +192,8 @@ function watchSupervisor(onGone: () => void): void {
 }
 
 function flushAndExit(log: Logger, code: number): void {
+  // Should the flush never call back, exit anyway.
+  setTimeout(() => process.exit(code), 2000).unref();
   log.flush(() => process.exit(code));
 }
 
