@@ -74,6 +74,8 @@ export class LeaderState {
   readonly #isLeader: () => boolean;
   /** The worker session each dispatched attempt went to: a new session means the attempt died with the old one. */
   readonly #sessions = new Map<string, string>();
+  /** Attempts cancelled while running, by task id: the abort is sent again while the node still runs them. */
+  readonly #cancelledRunning = new Map<string, { nodeId: string; record: TaskRecord; at: number }>();
   /** Events that failed to publish, retried every tick, in order. */
   #outbox: OutboxItem[] = [];
 
@@ -267,8 +269,14 @@ export class LeaderState {
     const rec = cancelled(before, d.value.reason, Date.now());
     await this.#save(held, rec);
     this.#finish(before.spec.task_id, before);
-    if (rec.cancel_requested && before.assigned_node)
+    if (rec.cancel_requested && before.assigned_node) {
       this.#abort(before.assigned_node, before, d.value.reason || "cancelled");
+      this.#cancelledRunning.set(before.spec.task_id, {
+        nodeId: before.assigned_node,
+        record: before,
+        at: Date.now(),
+      });
+    }
     await this.#event("cancelled", rec);
     this.requestSchedule();
   }
@@ -315,6 +323,20 @@ export class LeaderState {
     }
     if (r.kind === "succeeded") {
       const rec = succeeded(before, r.result, now);
+      if (!this.#fits(rec)) {
+        // A result that cannot be stored with its task would be retried forever: fail it instead.
+        const error = {
+          code: "OC-6007",
+          message: `the result (${encode(r.result).length} bytes) does not fit the task record under the NATS server's max_payload; return less, or a reference to where the data is`,
+          retryable: false,
+        };
+        const { record: failedRec } = failed(before, error, now);
+        await this.#save(held, failedRec);
+        this.#finish(r.task_id, before);
+        await this.#event("failed", failedRec);
+        this.requestSchedule();
+        return;
+      }
       await this.#save(held, rec);
       this.#finish(r.task_id, before);
       this.#nodes.recordOutcome(r.node_id, true, r.duration_ms);
@@ -430,6 +452,7 @@ export class LeaderState {
   async #tick(): Promise<void> {
     await this.#flushOutbox();
     const now = Date.now();
+    this.#reAbort(now);
     for (const held of [...this.#tasks.values()]) {
       try {
         await this.#check(held, now);
@@ -443,6 +466,21 @@ export class LeaderState {
     }
     await this.#schedule();
     await this.#publishStats();
+  }
+
+  /** Whether a record fits one NATS message (with room for the KV headers). */
+  #fits(rec: TaskRecord): boolean {
+    const max = this.#ctx.cluster.nc.info?.max_payload;
+    return !max || encode(rec).length <= max - 4096;
+  }
+
+  /** A cancel's abort is sent once; while a node's heartbeat still lists such an attempt, send it again. */
+  #reAbort(now: number): void {
+    for (const [id, c] of this.#cancelledRunning) {
+      if (now - c.at > 600_000) this.#cancelledRunning.delete(id);
+      else if (this.#nodes.running(c.nodeId).includes(id)) this.#abort(c.nodeId, c.record, "cancelled");
+      else if (now - c.at > 30_000) this.#cancelledRunning.delete(id);
+    }
   }
 
   async #flushOutbox(): Promise<void> {

@@ -87,6 +87,11 @@ export class NodeTable {
     return out;
   }
 
+  /** Task ids the node said it was running in its last heartbeat. */
+  running(nodeId: string): readonly string[] {
+    return this.#nodes.get(nodeId)?.record.load.running_task_ids ?? [];
+  }
+
   /** The node's current worker session, if it is known. */
   session(nodeId: string): string | undefined {
     return this.#nodes.get(nodeId)?.record.node.session;

@@ -268,6 +268,44 @@ describe("scheduler", () => {
     expect(rescuer.taken).toHaveLength(2);
   });
 
+  it("sends a cancel's abort again while the node still lists the attempt as running", async () => {
+    const { ctx, events, node, final } = await setup();
+    let aborts = 0;
+    ctx.cluster.nc.subscribe(ctx.cluster.names.subjects.nodeCommand("stubborn", "cancel"), {
+      callback: () => {
+        aborts += 1;
+      },
+    });
+    await node("stubborn", { run: () => new Promise<Outcome>(() => undefined) });
+    const t = spec();
+    await submit(ctx, t);
+    await waitFor(() => events.some((e) => e.task_id === t.task_id && e.kind === "started"));
+    // The node's heartbeat says it is still running the task after the cancel (it missed the abort).
+    const { nodeDescriptor, nodeRecord } = await import("@openclaw/testing");
+    const still = nodeRecord(
+      nodeDescriptor("stubborn", {
+        max_concurrent_tasks: 2,
+        skills: [{ name: "echo", version: null, description: "" }],
+      }),
+      {
+        load: {
+          cpu_usage: 0,
+          memory_usage: 0,
+          disk_usage: 0,
+          running_tasks: 1,
+          running_task_ids: [t.task_id],
+        },
+      },
+    );
+    await ctx.cluster.kv.nodes.put("stubborn", encode(still));
+    await ctx.cluster.js.publish(
+      ctx.cluster.names.subjects.schedCancel,
+      encode({ ...envelope(ctx.sender), task_id: t.task_id, reason: "stop" }),
+    );
+    expect((await final(t.task_id)).kind).toBe("cancelled");
+    await waitFor(() => aborts >= 3, { timeout: 5000 });
+  });
+
   it("answers a route dry run with the node it would choose, dispatching nothing", async () => {
     const { ctx, node } = await setup();
     const n = await node("r1", { skills: ["echo", "gpu-render"], labels: { gpu: "true" } });
@@ -325,5 +363,31 @@ describe("scheduler failover", () => {
       { timeout: 15_000 },
     );
     expect(n.taken).toHaveLength(5);
+  });
+});
+
+describe("scheduler on a NATS server with the default 1 MB max_payload", () => {
+  it("fails a task whose result cannot be stored with it, instead of retrying the save forever", async () => {
+    const small = await startNatsServer({ extraConfig: "max_payload: 1MB" });
+    const ctx = await context(small);
+    const events = recordEvents(ctx);
+    const scheduler = await startScheduler(ctx);
+    const n = await simNode(ctx, "big", { run: async () => ({ result: "r".repeat(600_000) }) });
+    try {
+      await waitFor(() => scheduler.isLeader());
+      const t = spec({ payload: "p".repeat(500_000), retry: { ...spec().retry, max_attempts: 1 } });
+      await submit(ctx, t);
+      const end = await waitFor(
+        () => events.find((e) => e.task_id === t.task_id && ["completed", "failed"].includes(e.kind)),
+        { timeout: 15_000 },
+      );
+      expect(end.kind).toBe("failed");
+      expect("task" in end && end.task.error).toMatchObject({ code: "OC-6007", retryable: false });
+    } finally {
+      await n.stop();
+      await scheduler.stop();
+      await ctx.close();
+      await small.stop();
+    }
   });
 });
