@@ -6,11 +6,12 @@ import {
   OcError,
   QueueStats,
   resolveSubmission,
+  SchedulerSettings,
   type TaskSubmit,
 } from "@openclaw/protocol";
 import { type Connection, connect } from "./connection.js";
 import { Job, PendingResult } from "./job.js";
-import { type ClusterOptions, type ResolvedOptions, resolveOptions } from "./options.js";
+import { type ClusterOptions, effectiveDefaults, type ResolvedOptions, resolveOptions } from "./options.js";
 import { type TaskInput, toSubmission } from "./task-input.js";
 
 export interface NodeStatus {
@@ -53,6 +54,8 @@ const open = new Set<OpenClawCluster>();
 export class OpenClawCluster {
   readonly options: ResolvedOptions;
   #conn: Promise<Connection> | undefined;
+  #settingsCache: { at: number; value: SchedulerSettings | undefined } | undefined;
+  #queueCache: { at: number; pending: number } | undefined;
 
   constructor(options: ClusterOptions = {}) {
     this.options = resolveOptions(options);
@@ -75,6 +78,24 @@ export class OpenClawCluster {
     const conn = this.#conn;
     this.#conn = undefined;
     if (conn) await (await conn).close();
+  }
+
+  /** The cluster's task settings, as its scheduler published them (read again each minute). */
+  async #settings(conn: Connection): Promise<SchedulerSettings | undefined> {
+    if (this.#settingsCache && Date.now() - this.#settingsCache.at < 60_000) return this.#settingsCache.value;
+    const entry = await conn.cluster.kv.scheduler.get("settings").catch(() => null);
+    const d = entry?.operation === "PUT" ? decode(SchedulerSettings, entry.value) : undefined;
+    this.#settingsCache = { at: Date.now(), value: d?.ok ? d.value : undefined };
+    return this.#settingsCache.value;
+  }
+
+  /** Pending tasks by the scheduler's last count (read again each second, so bulk submits stay cheap). */
+  async #pending(conn: Connection): Promise<number> {
+    if (this.#queueCache && Date.now() - this.#queueCache.at < 1000) return this.#queueCache.pending;
+    const entry = await conn.cluster.kv.scheduler.get("queue").catch(() => null);
+    const d = entry ? decode(QueueStats, entry.value) : undefined;
+    this.#queueCache = { at: Date.now(), pending: d?.ok ? d.value.pending : 0 };
+    return this.#queueCache.pending;
   }
 
   async getStatus(): Promise<ClusterStatus> {
@@ -137,13 +158,21 @@ export class OpenClawCluster {
     const submission = toSubmission({ ...task, payload }, { preferNode: target });
     if (!submission.strategy && this.options.strategy) submission.strategy = this.options.strategy;
     const conn = await this.connection();
+    const settings = await this.#settings(conn);
+    const defaults = effectiveDefaults(this.options, settings?.task_defaults);
     // No larger than the server's max_payload allows, so an oversized payload gets OC-4002, not a NATS error.
-    const limit = payloadLimit(conn.cluster.nc, this.options.defaults.max_payload_bytes);
-    const resolved = resolveSubmission(submission, { ...this.options.defaults, max_payload_bytes: limit });
+    const limit = payloadLimit(conn.cluster.nc, defaults.max_payload_bytes);
+    const resolved = resolveSubmission(submission, { ...defaults, max_payload_bytes: limit });
     if (!resolved.ok)
       throw new OcError(resolved.field === "payload" ? "OC-4002" : "OC-4000", resolved.message, {
         field: resolved.field,
       });
+    if (settings && (await this.#pending(conn)) >= settings.max_pending) {
+      throw new OcError(
+        "OC-4029",
+        `the cluster's queue is full (${settings.max_pending} pending, scheduler.max_pending); try again later`,
+      );
+    }
     const msg: TaskSubmit = {
       ...envelope(conn.sender),
       task: resolved.spec,

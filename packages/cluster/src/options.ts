@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { ConfigSchema, parseDuration, taskDefaults } from "@openclaw/config";
-import type { PlacementStrategy, SubmissionDefaults } from "@openclaw/protocol";
+import type { PlacementStrategy, RetryPolicy, SubmissionDefaults } from "@openclaw/protocol";
 import { PLACEMENT_STRATEGIES } from "@openclaw/protocol";
 import { parse as parseYaml } from "yaml";
 
@@ -27,7 +27,10 @@ export interface ResolvedOptions {
   prefix: string;
   zone: string | null;
   strategy: PlacementStrategy | null;
+  /** Built-in task defaults, used until the cluster's own are known. */
   defaults: SubmissionDefaults;
+  /** What the config file says of retries (seed 000's `retryPolicy`): over the cluster's defaults. */
+  retryOverrides: Partial<RetryPolicy>;
   user?: string;
   password?: string;
   token?: string;
@@ -48,26 +51,25 @@ function str(v: unknown): string | undefined {
 /**
  * Reads what the SDK needs, leniently: our config layout (`communication.nats_url`,
  * `cluster.subject_prefix`, `worker.zone`, `scheduler.strategy`) and seed 000's
- * (`distribution.strategy`, `retryPolicy.maxAttempts/backoff/maxBackoff`). A task's timeout,
- * retry policy and payload limit default to the built-in defaults (10m, 3 attempts, exponential
- * backoff from 1s to 5m, 1 MiB), not to a cluster's `tasks.*` settings: only the config file's
- * `retryPolicy` or the task itself changes them.
+ * (`distribution.strategy`, `retryPolicy.maxAttempts/backoff/maxBackoff`). A task's defaults are
+ * the cluster's (`tasks.*`, published by its scheduler); what this file says overrides them, and
+ * the task itself overrides both.
  */
 export function resolveOptions(
   o: ClusterOptions,
   env: Record<string, string | undefined> = process.env,
 ): ResolvedOptions {
   const doc = o.configPath ? read(o.configPath) : {};
-  const defaults = taskDefaults(ConfigSchema.parse({}));
   const retry = doc.retryPolicy;
+  const overrides: Partial<RetryPolicy> = {};
   if (retry) {
-    if (typeof retry.maxAttempts === "number") defaults.retry.max_attempts = retry.maxAttempts;
-    if (retry.backoff === "exponential" || retry.backoff === "fixed") defaults.retry.backoff = retry.backoff;
+    if (typeof retry.maxAttempts === "number") overrides.max_attempts = retry.maxAttempts;
+    if (retry.backoff === "exponential" || retry.backoff === "fixed") overrides.backoff = retry.backoff;
     const max =
       typeof retry.maxBackoff === "string" || typeof retry.maxBackoff === "number"
         ? parseDuration(retry.maxBackoff)
         : undefined;
-    if (max !== undefined) defaults.retry.max_backoff_ms = max;
+    if (max !== undefined) overrides.max_backoff_ms = max;
   }
   const strategy = str(doc.distribution?.strategy) ?? str(doc.scheduler?.strategy);
   return {
@@ -77,10 +79,20 @@ export function resolveOptions(
     strategy: (PLACEMENT_STRATEGIES as readonly string[]).includes(strategy ?? "")
       ? (strategy as PlacementStrategy)
       : null,
-    defaults,
+    defaults: taskDefaults(ConfigSchema.parse({})),
+    retryOverrides: overrides,
     user: o.user ?? env.NATS_USER,
     password: o.password ?? env.NATS_PASSWORD,
     token: o.token ?? env.NATS_TOKEN,
     connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
   };
+}
+
+/** The defaults a task gets: the cluster's (or the built-in ones), with this client's file on top. */
+export function effectiveDefaults(
+  o: ResolvedOptions,
+  cluster: SubmissionDefaults | undefined,
+): SubmissionDefaults {
+  const base = cluster ?? o.defaults;
+  return { ...base, retry: { ...base.retry, ...o.retryOverrides } };
 }

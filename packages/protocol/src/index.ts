@@ -68,6 +68,7 @@ export {
   Priority,
   QueueStats,
   RetryPolicy,
+  SchedulerSettings,
   TASK_EVENT_KINDS,
   TASK_STATUSES,
   TaskAbort,

@@ -257,3 +257,15 @@ export const TaskEvent = z.discriminatedUnion("kind", [
 export type TaskEvent = z.infer<typeof TaskEvent>;
 export type TaskSnapshot = z.infer<typeof Snapshot>;
 export { Snapshot as TaskSnapshot };
+
+/** The cluster's task settings, published by the scheduler leader (`scheduler` bucket, key `settings`) for clients. */
+export const SchedulerSettings = z.strictObject({
+  task_defaults: z.strictObject({
+    timeout_ms: z.number().int().min(1),
+    max_payload_bytes: z.number().int().min(1),
+    retry: RetryPolicy,
+  }),
+  max_pending: z.number().int().min(1),
+  strategy: PlacementStrategy,
+});
+export type SchedulerSettings = z.infer<typeof SchedulerSettings>;

@@ -1,6 +1,12 @@
 import { encode, errorMessage, LeaderLease, publishLeaderElected, type ServiceContext } from "@openclaw/bus";
 import { taskDefaults } from "@openclaw/config";
-import { fieldIssues, formatIssues, resolveSubmission, TaskSubmission } from "@openclaw/protocol";
+import {
+  fieldIssues,
+  formatIssues,
+  resolveSubmission,
+  type SchedulerSettings,
+  TaskSubmission,
+} from "@openclaw/protocol";
 import { LeaderState } from "./leader.js";
 import { NodeTable } from "./node-table.js";
 
@@ -33,6 +39,15 @@ export async function startScheduler(ctx: ServiceContext): Promise<Scheduler> {
       const state = new LeaderState(ctx, nodes, () => lease.term === term);
       await state.rebuild();
       leader = state;
+      // Clients (the SDK, the CLI) fill their tasks with the cluster's defaults and honour its queue limit.
+      const settings: SchedulerSettings = {
+        task_defaults: taskDefaults(config),
+        max_pending: config.scheduler.max_pending,
+        strategy: config.scheduler.strategy,
+      };
+      await cluster.kv.scheduler
+        .put("settings", encode(settings))
+        .catch((err) => log.warn({ error: errorMessage(err) }, "could not publish the scheduler settings"));
       await publishLeaderElected(ctx, SCHEDULER_ROLE, term).catch((err) =>
         log.warn({ error: errorMessage(err) }, "could not publish leader_elected"),
       );

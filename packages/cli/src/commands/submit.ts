@@ -142,7 +142,7 @@ export function registerSubmitCommand(program: Command): void {
     .argument("<skills...>", "skill names; the first is the skill that runs")
     .option("--payload <json|@file>", "the task's input as JSON, or @path to a JSON file")
     .option("--priority <p>", "critical|high|normal|low")
-    .option("--timeout <duration>", "e.g. 30s, 10m (10m when absent: the SDK's built-in default)")
+    .option("--timeout <duration>", "e.g. 30s, 10m (the cluster's tasks.default_timeout when absent)")
     .option("--id <id>", "your id for the task; the same id again gives the same task")
     .option("--idempotency-key <key>", "the same key again gives the same task")
     .option("--labels <k=v,...>", "the node must have these labels")
