@@ -10,6 +10,7 @@ import {
 import type { Logger } from "@openclaw/log";
 import { envelope, TaskAbort, TaskDispatch, type TaskError } from "@openclaw/protocol";
 import { type AttemptContext, createContext, readLastCheckpoint } from "./context.js";
+import { ModulePool } from "./runtime/module-runner.js";
 import { checkResult, failure, type Outcome } from "./runtime/outcome.js";
 import { resolveRun } from "./runtime/resolve.js";
 import { runSkill } from "./runtime/run-skill.js";
@@ -57,6 +58,8 @@ const FETCH_EXPIRES_MS = 5000;
 export class Executor {
   readonly #o: ExecutorOptions;
   readonly #capacity: number;
+  /** The threads module skills run in, at most one per task slot. */
+  readonly #modules: ModulePool;
   readonly #attempts = new Map<string, Attempt>();
   readonly #work = new Set<Promise<void>>();
   readonly #stop = new AbortController();
@@ -69,6 +72,7 @@ export class Executor {
   constructor(options: ExecutorOptions) {
     this.#o = options;
     this.#capacity = options.ctx.config.worker.max_concurrent_tasks;
+    this.#modules = new ModulePool({ maxThreads: this.#capacity, log: options.log });
   }
 
   /** Task ids of the attempts running now (fenced and started). */
@@ -98,6 +102,7 @@ export class Executor {
     for (const a of this.#attempts.values()) this.#abort(a, WORKER_STOPPING);
     await this.#loop;
     await Promise.all([...this.#work]);
+    await this.#modules.close();
   }
 
   /**
@@ -281,6 +286,7 @@ export class Executor {
         outcome = await runSkill({
           how,
           ctx: actx.ctx,
+          modules: this.#modules,
           maxResultBytes,
           killGraceMs: this.#o.killGraceMs ?? 3000,
         });

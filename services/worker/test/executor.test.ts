@@ -248,6 +248,64 @@ describe("fencing", () => {
   });
 });
 
+describe("a module skill cannot stop the worker (it runs in a pooled thread)", () => {
+  async function stillWorks() {
+    const id = await run("echo", { after: true });
+    expect(await sched.outcome(id)).toMatchObject({ kind: "succeeded", result: { after: true } });
+  }
+
+  it("a throw in the skill's own timer fails the attempt (OC-6001) and the worker runs the next task", async () => {
+    const id = await run("timer-throws", null);
+    const done = await sched.outcome(id);
+    expect(done).toMatchObject({ kind: "failed", error: { code: "OC-6001", retryable: true } });
+    expect(done.kind === "failed" && done.error.message).toBe(
+      "an uncaught exception in the skill's thread: thrown from a skill's timer",
+    );
+    await stillWorks();
+  });
+
+  it("process.exit(3) in a skill fails the attempt (OC-6001) and the worker goes on", async () => {
+    const id = await run("exits", null);
+    const done = await sched.outcome(id);
+    expect(done).toMatchObject({ kind: "failed", error: { code: "OC-6001" } });
+    expect(done.kind === "failed" && done.error.message).toContain("exited (code 3)");
+    await stillWorks();
+  });
+
+  it("a busy loop is ended at its timeout (OC-6004) and the worker goes on", async () => {
+    const id = await run("busy", null, { timeout_ms: 500 });
+    const done = await sched.outcome(id, 1, 10_000);
+    expect(done).toMatchObject({ kind: "failed", error: { code: "OC-6004", retryable: true } });
+    expect(done.duration_ms).toBeGreaterThanOrEqual(490);
+    expect(done.duration_ms).toBeLessThan(3000);
+    await stillWorks();
+    // Heartbeats kept flowing meanwhile.
+    const seen = sched.heartbeats.length;
+    await waitFor(() => sched.heartbeats.slice(seen).find((h) => h.node_id === NODE));
+  });
+
+  it("reuses a skill's thread across attempts: module state lives on", async () => {
+    mkdirSync(join(dir, "counter"));
+    writeFileSync(join(dir, "counter", "SKILL.md"), "---\nname: counter\ndescription: Counts\n---\n");
+    writeFileSync(join(dir, "counter", "index.mjs"), "let n = 0;\nexport const run = () => ({ n: ++n });\n");
+    await waitFor(() => w.worker.descriptor().skills.some((s) => s.name === "counter"));
+    for (const n of [1, 2, 3]) {
+      const id = await run("counter", null);
+      expect(await sched.outcome(id)).toMatchObject({ kind: "succeeded", result: { n } });
+    }
+  });
+
+  it("a busy loop is ended on cancel (OC-6005)", async () => {
+    const id = await run("busy", null);
+    await sched.report(id, "started");
+    await waitFor(() => w.worker.running().includes(id));
+    await sched.cancel(NODE, id, 1, "enough");
+    const done = await sched.outcome(id, 1, 10_000);
+    expect(done).toMatchObject({ kind: "failed", error: { code: "OC-6005", retryable: false } });
+    await stillWorks();
+  });
+});
+
 describe("checkpoints and load", () => {
   it("checkpoints, and a later attempt resumes from the last checkpoint", async () => {
     const id = taskId("resume");

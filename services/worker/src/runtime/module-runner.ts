@@ -1,74 +1,375 @@
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type NamespacedUnregister, register } from "tsx/esm/api";
+import { type ResourceLimits, Worker } from "node:worker_threads";
+import { errorMessage } from "@openclaw/bus";
+import type { Logger } from "@openclaw/log";
+import type { SkillContext } from "../context.js";
+import {
+  type FromThread,
+  THREAD_SOURCE,
+  type ThreadData,
+  type ThrownShape,
+  type ToThread,
+} from "./module-thread.js";
 import { failure, type Outcome, thrown } from "./outcome.js";
 
 /** What a module skill exports: `run(input, ctx)`, or a default function. */
 export type SkillFunction = (input: unknown, ctx: never) => unknown;
 
-/** tsx's loader, registered once (in its own namespace) when the first TypeScript skill loads. */
-let tsx: NamespacedUnregister | undefined;
+/** The limits of a module skill's thread unless told otherwise. */
+export const MODULE_THREAD_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 512 };
 
-/**
- * Imports a skill module afresh whenever its file changes: the URL carries the file's mtime, so
- * an edited skill is a new module while an unchanged one comes from the import cache.
- */
-async function load(file: string): Promise<Record<string, unknown>> {
-  const { mtimeMs } = await stat(file);
-  const url = `${pathToFileURL(file).href}?v=${mtimeMs}`;
-  if (/\.[cm]?ts$/.test(file)) {
-    tsx ??= register({ namespace: "openclaw-skills" });
-    return (await tsx.import(url, import.meta.url)) as Record<string, unknown>;
-  }
-  return (await import(url)) as Record<string, unknown>;
+/** How long a skill gets to settle after its signal aborts before its thread is ended. */
+export const ABORT_GRACE_MS = 1000;
+
+/** How long a thread may stay idle before it is closed. */
+export const IDLE_THREAD_MS = 60_000;
+
+export interface ModulePoolOptions {
+  /** At most this many threads in all (the worker's `max_concurrent_tasks`). */
+  maxThreads: number;
+  /** Where a thread that fails between attempts is reported. */
+  log: Logger;
+  /** @default MODULE_THREAD_LIMITS */
+  resourceLimits?: ResourceLimits;
+  /** @default ABORT_GRACE_MS */
+  abortGraceMs?: number;
+  /** @default IDLE_THREAD_MS */
+  idleMs?: number;
 }
 
-/** `run`, else a default function, else a CommonJS module's `run`. */
-function pick(mod: Record<string, unknown>): SkillFunction | undefined {
-  const dflt = mod.default as Record<string, unknown> | ((...a: unknown[]) => unknown) | undefined;
-  const candidates = [mod.run, dflt, typeof dflt === "object" && dflt !== null ? dflt.run : undefined];
-  return candidates.find((c): c is SkillFunction => typeof c === "function");
+/** The attempt a thread is running. */
+interface Active {
+  run: number;
+  ctx: SkillContext;
+  file: string;
+  finish(out: Outcome, keep: boolean): void;
 }
 
-/**
- * Runs a module skill in this process. Settles when `run` settles, or at once when `signal`
- * aborts: a skill that ignores its signal is left to finish on its own and its outcome dropped.
- * A load failure (syntax error, a throwing top level) is OC-6001; no function to call is OC-6008.
- */
-export async function runModule(
-  file: string,
-  input: unknown,
-  ctx: unknown,
-  signal: AbortSignal,
-): Promise<Outcome> {
-  const aborted = failure("OC-6005", "aborted", false);
-  if (signal.aborted) return aborted;
-  let onAbort: () => void = () => undefined;
-  const stop = new Promise<Outcome>((resolve) => {
-    onAbort = () => resolve(aborted);
-    signal.addEventListener("abort", onAbort, { once: true });
+interface Thread {
+  /** The file and its mtime: a changed file gets threads of its own. */
+  key: string;
+  file: string;
+  worker: Worker;
+  active?: Active;
+  gone: boolean;
+  idleSince: number;
+  idleTimer?: NodeJS.Timeout;
+}
+
+/** A thrown value rebuilt from its description, for `thrown()`. */
+function rebuild(e: ThrownShape): unknown {
+  if (!e.isError && e.message === undefined) return e.text;
+  const err = Object.assign(new Error(typeof e.message === "string" ? e.message : ""), {
+    retryable: e.retryable,
+    nonRetryable: e.nonRetryable,
   });
-  const run = (async (): Promise<Outcome> => {
-    let fn: SkillFunction | undefined;
-    try {
-      fn = pick(await load(file));
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      return failure("OC-6001", `cannot load ${basename(file)}: ${message}`, false);
-    }
-    if (!fn)
-      return failure("OC-6008", `${file} exports no run(input, ctx) function and no default function`, false);
+  err.name = e.name;
+  return err;
+}
+
+const LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal"]);
+
+function forwardLog(log: Logger, m: Extract<FromThread, { t: "log" }>): void {
+  if (!LEVELS.has(m.level)) return;
+  const target = m.bindings ? log.child(m.bindings) : log;
+  const write = target[m.level as "info"] as (...args: unknown[]) => void;
+  write.apply(target, m.args);
+}
+
+let tsxApiUrl: string | undefined;
+
+/**
+ * Runs module skills in long-lived threads (`node:worker_threads`), kept per module file and its
+ * mtime: a thread imports its module once and runs one attempt at a time, many in its life. An
+ * attempt takes an idle thread of its file or starts one (at most `maxThreads` in all, closing the
+ * longest idle thread of another file when full); threads idle for `idleMs` are closed.
+ *
+ * Whatever escapes a skill's `run` (an uncaught exception, an unhandled rejection,
+ * `process.exit()`, running out of memory) ends only its thread: the attempt running on it fails
+ * with OC-6001, and a thread failing between attempts is just discarded.
+ */
+export class ModulePool {
+  readonly #o: ModulePoolOptions;
+  readonly #threads = new Set<Thread>();
+  /** The newest key seen per file: threads of older ones are closed once idle. */
+  readonly #latest = new Map<string, string>();
+  #waiters: (() => void)[] = [];
+  #nextRun = 0;
+  #closed = false;
+
+  constructor(options: ModulePoolOptions) {
+    this.#o = options;
+  }
+
+  /** How many threads are alive (running an attempt or idle). */
+  get size(): number {
+    return this.#threads.size;
+  }
+
+  /**
+   * Runs one attempt of the module skill in `file`. Settles when `run` settles; when `ctx.signal`
+   * aborts, the skill's signal aborts too and it gets `abortGraceMs` to settle, after which its
+   * thread is terminated (which also ends a busy loop). Never throws.
+   * A load failure (syntax error, a throwing top level) is OC-6001; no function to call is OC-6008.
+   */
+  async run(file: string, ctx: SkillContext): Promise<Outcome> {
+    const aborted = failure("OC-6005", "aborted", false);
+    const { signal } = ctx;
     if (signal.aborted) return aborted;
+    let key: string;
     try {
-      return { ok: true, result: await fn(input, ctx as never) };
+      key = `${file}\0${(await stat(file)).mtimeMs}`;
     } catch (err) {
-      return thrown(err);
+      return failure("OC-6001", `cannot load ${basename(file)}: ${errorMessage(err)}`, false);
     }
-  })();
-  try {
-    return await Promise.race([run, stop]);
-  } finally {
-    signal.removeEventListener("abort", onAbort);
+    let tsxApi: string | undefined;
+    if (/\.[cm]?ts$/.test(file)) {
+      try {
+        tsxApiUrl ??= import.meta.resolve("tsx/esm/api");
+        tsxApi = tsxApiUrl;
+      } catch (err) {
+        return failure(
+          "OC-6001",
+          `cannot load ${basename(file)}: tsx not found: ${errorMessage(err)}`,
+          false,
+        );
+      }
+    }
+    this.#latest.set(file, key);
+    let thread: Thread | undefined;
+    try {
+      thread = await this.#acquire(file, key, tsxApi, signal);
+    } catch (err) {
+      return failure("OC-6001", `cannot start a thread for ${basename(file)}: ${errorMessage(err)}`, true);
+    }
+    if (!thread) return aborted;
+    return this.#runOn(thread, file, ctx, aborted);
+  }
+
+  /** Terminates every thread; the pool starts no more. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const all = [...this.#threads];
+    for (const t of all) this.#discard(t);
+    await Promise.all(all.map((t) => t.worker.terminate().catch(() => undefined)));
+    this.#wake();
+  }
+
+  #runOn(thread: Thread, file: string, ctx: SkillContext, aborted: Outcome): Promise<Outcome> {
+    const { signal } = ctx;
+    const run = ++this.#nextRun;
+    return new Promise<Outcome>((resolve) => {
+      let grace: NodeJS.Timeout | undefined;
+      const onAbort = () => {
+        const reason = signal.reason as { name?: unknown; message?: unknown } | undefined;
+        this.#tell(thread, {
+          t: "abort",
+          run,
+          name: typeof reason?.name === "string" ? reason.name : "AbortError",
+          message: typeof reason?.message === "string" ? reason.message : "aborted",
+        });
+        grace = setTimeout(() => active.finish(aborted, false), this.#o.abortGraceMs ?? ABORT_GRACE_MS);
+      };
+      const active: Active = {
+        run,
+        ctx,
+        file,
+        finish: (out, keep) => {
+          if (thread.active !== active) return;
+          thread.active = undefined;
+          clearTimeout(grace);
+          signal.removeEventListener("abort", onAbort);
+          if (keep && !thread.gone && !this.#closed && this.#latest.get(thread.file) === thread.key) {
+            this.#release(thread);
+          } else {
+            this.#discard(thread);
+          }
+          resolve(signal.aborted ? aborted : out);
+        },
+      };
+      thread.active = active;
+      signal.addEventListener("abort", onAbort, { once: true });
+      const c = ctx.config.allowedCommands;
+      const sent = this.#tell(thread, {
+        t: "run",
+        run,
+        input: ctx.payload,
+        ctx: {
+          taskId: ctx.taskId,
+          attempt: ctx.attempt,
+          nodeId: ctx.nodeId,
+          lastCheckpoint: ctx.lastCheckpoint,
+          config: { allowedCommands: [...c] },
+        },
+      });
+      if (!sent)
+        active.finish(
+          failure("OC-6001", `cannot hand the attempt to ${basename(file)}'s thread`, true),
+          false,
+        );
+    });
+  }
+
+  /** An idle thread for `key`, or a new one; undefined when `signal` aborts while waiting for room. */
+  async #acquire(file: string, key: string, tsxApi: string | undefined, signal: AbortSignal) {
+    for (;;) {
+      if (signal.aborted) return undefined;
+      if (this.#closed) throw new Error("the worker is stopping");
+      let oldest: Thread | undefined;
+      for (const t of this.#threads) {
+        if (t.active) continue;
+        if (t.key === key) {
+          clearTimeout(t.idleTimer);
+          t.worker.ref();
+          return t;
+        }
+        if (t.file === file) this.#discard(t);
+        else if (!oldest || t.idleSince < oldest.idleSince) oldest = t;
+      }
+      if (this.#threads.size >= this.#o.maxThreads && oldest) this.#discard(oldest);
+      if (this.#threads.size < this.#o.maxThreads) return this.#spawn(file, key, tsxApi);
+      // Every thread is busy (some ending after an abort): wait for one to come free.
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve);
+        signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+    }
+  }
+
+  #spawn(file: string, key: string, tsxApi: string | undefined): Thread {
+    const data: ThreadData = { url: pathToFileURL(file).href, tsxApi };
+    const worker = new Worker(THREAD_SOURCE, {
+      eval: true,
+      workerData: data,
+      resourceLimits: this.#o.resourceLimits ?? MODULE_THREAD_LIMITS,
+    });
+    const t: Thread = { key, file, worker, gone: false, idleSince: 0 };
+    this.#threads.add(t);
+    worker.on("message", (batch: FromThread[]) => {
+      for (const m of batch) this.#handle(t, m);
+    });
+    worker.on("error", (err) => this.#crashed(t, `the skill's thread failed: ${err.message}`, true));
+    worker.on("messageerror", (err) =>
+      (t.active?.ctx.log ?? this.#o.log).debug(
+        { error: errorMessage(err) },
+        "a message from a skill's thread could not be read",
+      ),
+    );
+    worker.on("exit", (code) => {
+      if (t.active) {
+        t.active.finish(
+          failure(
+            "OC-6001",
+            `the skill's thread exited (code ${code}) before run settled: did the skill call process.exit()?`,
+            true,
+          ),
+          false,
+        );
+      }
+      this.#discard(t);
+    });
+    return t;
+  }
+
+  /** The thread failed: the attempt on it fails with OC-6001; an idle one is just discarded. */
+  #crashed(t: Thread, message: string, retryable: boolean): void {
+    if (t.active) {
+      t.active.finish(failure("OC-6001", message, retryable), false);
+    } else if (!t.gone) {
+      this.#o.log.warn(
+        { error_code: "OC-6001", error: message, file: t.file },
+        "a skill's thread failed between attempts; discarded",
+      );
+    }
+    this.#discard(t);
+  }
+
+  #handle(t: Thread, m: FromThread): void {
+    if (m.t === "crash") {
+      const base = thrown(rebuild(m.error));
+      const message = base.ok ? "" : base.error.message;
+      const retryable = base.ok ? true : base.error.retryable;
+      this.#crashed(t, `${m.what} in the skill's thread: ${message}`, retryable);
+      return;
+    }
+    const a = t.active;
+    // What an attempt that has ended left behind is dropped.
+    if (!a || m.run !== a.run) return;
+    const { ctx } = a;
+    switch (m.t) {
+      case "progress":
+        ctx.progress(m.percent as number, m.message as string);
+        break;
+      case "checkpoint":
+        ctx.checkpoint(m.data).then(
+          () => this.#tell(t, { t: "checkpointed", run: m.run, id: m.id }),
+          (err: unknown) =>
+            this.#tell(t, { t: "checkpointed", run: m.run, id: m.id, error: errorMessage(err) }),
+        );
+        break;
+      case "log":
+        try {
+          forwardLog(ctx.log, m);
+        } catch (err) {
+          ctx.log.debug({ error: errorMessage(err) }, "a skill's log line could not be written");
+        }
+        break;
+      case "result":
+        a.finish({ ok: true, result: m.result }, true);
+        break;
+      case "bad-result":
+        a.finish(failure("OC-6003", m.message, false), true);
+        break;
+      case "thrown":
+        a.finish(thrown(rebuild(m.error)), true);
+        break;
+      case "load-failed":
+        a.finish(failure("OC-6001", `cannot load ${basename(a.file)}: ${m.message}`, false), false);
+        break;
+      case "no-function":
+        a.finish(
+          failure("OC-6008", `${a.file} exports no run(input, ctx) function and no default function`, false),
+          false,
+        );
+        break;
+    }
+  }
+
+  #tell(t: Thread, m: ToThread): boolean {
+    if (t.gone) return false;
+    try {
+      t.worker.postMessage(m);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #release(t: Thread): void {
+    t.idleSince = performance.now();
+    t.worker.unref();
+    t.idleTimer = setTimeout(() => {
+      if (!t.active) this.#discard(t);
+    }, this.#o.idleMs ?? IDLE_THREAD_MS);
+    t.idleTimer.unref();
+    this.#wake();
+  }
+
+  /** Drops the thread from the pool and terminates it (a no-op once it is gone). */
+  #discard(t: Thread): void {
+    if (t.gone) return;
+    t.gone = true;
+    this.#threads.delete(t);
+    clearTimeout(t.idleTimer);
+    t.worker.terminate().catch(() => undefined);
+    this.#wake();
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
   }
 }

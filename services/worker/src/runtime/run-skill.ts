@@ -1,13 +1,15 @@
 import { errorMessage } from "@openclaw/bus";
 import type { SkillContext } from "../context.js";
 import { runCommand } from "./command-runner.js";
-import { runModule } from "./module-runner.js";
+import type { ModulePool } from "./module-runner.js";
 import { failure, type Outcome } from "./outcome.js";
 import type { HowToRun } from "./resolve.js";
 
 export interface RunSkillOptions {
   how: HowToRun;
   ctx: SkillContext;
+  /** The threads module skills run in. */
+  modules: ModulePool;
   /** Stdout of a command beyond this is OC-6007 without being read further. */
   maxResultBytes: number;
   /** After SIGTERM, how long a command gets before SIGKILL. */
@@ -35,7 +37,7 @@ export function runSkill(o: RunSkillOptions): Promise<Outcome> {
     case "none":
       return Promise.resolve(failure("OC-6008", how.message, false));
     case "module":
-      return runModule(how.file, ctx.payload, ctx, ctx.signal);
+      return o.modules.run(how.file, ctx);
     case "command":
       return runCommand({
         argv: how.argv,
