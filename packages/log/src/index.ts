@@ -48,7 +48,32 @@ export function createLogger(options: LogOptions): Logger {
       },
     });
   }
-  return pino(config, pino.destination({ dest: 1, sync: false }));
+  return pino(config, stdoutDestination());
+}
+
+/**
+ * Stdout, asynchronously, that goes quiet once its reader is gone (EPIPE: the supervisor that
+ * read our logs died) instead of raising an error that nothing handles, which would turn every
+ * later log line into another uncaught error.
+ */
+function stdoutDestination(): DestinationStream & { flush(cb?: (err?: Error) => void): void } {
+  const sonic = pino.destination({ dest: 1, sync: false });
+  let broken = false;
+  sonic.on("error", () => {
+    broken = true;
+    // Drop what is buffered: pino flushes synchronously at exit, and sonic-boom's flushSync
+    // retries anything but EAGAIN forever, so a buffer left for a dead pipe would block exit.
+    sonic.destroy();
+  });
+  return {
+    write(line: string) {
+      if (!broken) sonic.write(line);
+    },
+    flush(cb?: (err?: Error) => void) {
+      if (broken) cb?.();
+      else sonic.flush((err) => cb?.(err ?? undefined));
+    },
+  };
 }
 
 /** A logger that drops everything, for code paths that need one but have nothing to say. */

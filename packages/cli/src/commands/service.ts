@@ -100,9 +100,10 @@ export async function runService(service: string, options: Record<string, unknow
   // exit. A worker first reports its running attempts lost, so they run again elsewhere at once.
   let crashing = false;
   process.on("uncaughtException", (err) => {
-    log.fatal({ error: err.message, stack: err.stack, error_code: "OC-5000" }, "uncaught exception; exiting");
+    // Once only: whatever goes wrong while crashing (even the log line below) must not loop.
     if (crashing) return;
     crashing = true;
+    log.fatal({ error: err.message, stack: err.stack, error_code: "OC-5000" }, "uncaught exception; exiting");
     const emergency = handle?.emergencyStop?.bind(handle);
     if (!emergency) {
       flushAndExit(log, EXIT.failed);
