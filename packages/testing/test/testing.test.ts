@@ -27,7 +27,7 @@ describe("waitFor", () => {
         { timeout: 10_000 },
       ),
     ).rejects.toThrow("never going to happen");
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(Date.now() - started).toBeLessThan(5000); // well before the 10 s timeout
   });
 });
 

@@ -279,7 +279,7 @@ describe("coordinator when NATS goes away", () => {
     await waitFor(async () => (await getJson(`${c.url}/health`)).status === 503);
     const started = Date.now();
     await c.stop();
-    expect(Date.now() - started).toBeLessThan(3000);
+    expect(Date.now() - started).toBeLessThan(10_000); // not a timing goal: it must not hang
     await expect(fetch(`${c.url}/health`)).rejects.toThrow();
     server = await server.restart();
   });

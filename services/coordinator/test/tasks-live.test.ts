@@ -260,7 +260,7 @@ describe("tasks on a live cluster", () => {
     await waitFor(() => another.frames.length === 1);
     const started = Date.now();
     await c.stop();
-    expect(Date.now() - started).toBeLessThan(3000);
+    expect(Date.now() - started).toBeLessThan(10_000); // not a timing goal: it must not hang
     expect(await another.done).toBe("ended");
   });
 
@@ -286,7 +286,7 @@ describe("tasks on a live cluster", () => {
       status: 200,
       body: { task_id: "lp", status: "completed", result: { v: 7 }, error: null },
     });
-    expect(Date.now() - started).toBeLessThan(5000);
+    expect(Date.now() - started).toBeLessThan(15_000);
 
     const failing = new TaskPlay(taskSpec("lf", { retry: { max_attempts: 1 } }));
     await publishTaskEvents(ctx, failing.submitted(), failing.scheduled("w1"), failing.started());

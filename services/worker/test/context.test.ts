@@ -61,7 +61,7 @@ describe("checkpoint writes of an attempt", () => {
     for (let i = 0; i < 1000; i++) void a.ctx.checkpoint({ i });
     const began = performance.now();
     expect(await a.settled(200)).toBe(false);
-    expect(performance.now() - began).toBeLessThan(1000);
+    expect(performance.now() - began).toBeLessThan(5000); // draining all 1,000 would take 10 s
     const at = written.length;
     await new Promise((r) => setTimeout(r, 200));
     expect(written.length).toBeLessThanOrEqual(at + 1);

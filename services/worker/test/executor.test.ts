@@ -170,7 +170,7 @@ describe("failures", () => {
     const done = await sched.outcome(id);
     expect(done).toMatchObject({ kind: "failed", error: { code: "OC-6004", retryable: true } });
     expect(done.duration_ms).toBeGreaterThanOrEqual(290);
-    expect(done.duration_ms).toBeLessThan(3000);
+    expect(done.duration_ms).toBeLessThan(10_000); // at the deadline, not never
   });
 
   it("times out a command that ignores SIGTERM, and kills it", async () => {
@@ -277,7 +277,7 @@ describe("a module skill cannot stop the worker (it runs in a pooled thread)", (
     const done = await sched.outcome(id, 1, 10_000);
     expect(done).toMatchObject({ kind: "failed", error: { code: "OC-6004", retryable: true } });
     expect(done.duration_ms).toBeGreaterThanOrEqual(490);
-    expect(done.duration_ms).toBeLessThan(3000);
+    expect(done.duration_ms).toBeLessThan(10_000); // at the deadline, not never
     await stillWorks();
     // Heartbeats kept flowing meanwhile.
     const seen = sched.heartbeats.length;
@@ -390,7 +390,7 @@ describe("checkpoints and load", () => {
       for (const id of ids) await sched.report(id, "started");
       const began = performance.now();
       expect(await w4.worker.emergencyStop("uncaught exception: boom", 1000)).toBe(2);
-      expect(performance.now() - began).toBeLessThan(1500);
+      expect(performance.now() - began).toBeLessThan(5000); // without waiting for the skills, which never end
       for (const id of ids) {
         const done = await sched.outcome(id, 1, 2000);
         expect(done).toMatchObject({
@@ -413,10 +413,11 @@ describe("checkpoint writes end with their attempt", () => {
   }
 
   it("an attempt that timed out with thousands of checkpoints queued reports at once and writes no more", async () => {
-    const id = await run("flood", { count: 20_000 }, { timeout_ms: 300 });
-    const done = await sched.outcome(id, 1, 30_000);
+    const id = await run("flood", { count: 60_000 }, { timeout_ms: 300 });
+    const done = await sched.outcome(id, 1, 60_000);
     expect(done).toMatchObject({ kind: "failed", error: { code: "OC-6004" } });
-    expect(done.duration_ms).toBeLessThan(2500);
+    // Not a timing goal: draining 60,000 writes takes over 10 s; the report must not wait for them.
+    expect(done.duration_ms).toBeLessThan(8000);
     const after = await revision(id);
     await new Promise((r) => setTimeout(r, 500));
     expect(await revision(id)).toBe(after);
@@ -426,7 +427,8 @@ describe("checkpoint writes end with their attempt", () => {
     const id = await run("flood", { count: 200_000, settle: true });
     const done = await sched.outcome(id, 1, 60_000);
     expect(done).toMatchObject({ kind: "succeeded", result: { fired: 200_000 } });
-    expect(done.duration_ms).toBeLessThan(5000);
+    // Not a timing goal: writing all 200,000 takes about 40 s; the attempt must not wait for them.
+    expect(done.duration_ms).toBeLessThan(20_000);
     const after = await revision(id);
     await new Promise((r) => setTimeout(r, 500));
     expect(await revision(id)).toBe(after);
