@@ -56,15 +56,28 @@ export function createLogger(options: LogOptions): Logger {
  * read our logs died) instead of raising an error that nothing handles, which would turn every
  * later log line into another uncaught error.
  */
+const detachers = new Set<() => void>();
+
+/**
+ * Stops writing logs to stdout from now on: its reader is gone (the supervisor that read it died).
+ * Must happen before exiting: pino flushes stdout synchronously at exit, and sonic-boom retries a
+ * write that fails with anything but EAGAIN forever, so a dead pipe would block the exit.
+ */
+export function detachOutput(): void {
+  for (const detach of detachers) detach();
+}
+
 function stdoutDestination(): DestinationStream & { flush(cb?: (err?: Error) => void): void } {
   const sonic = pino.destination({ dest: 1, sync: false });
   let broken = false;
-  sonic.on("error", () => {
+  const detach = () => {
+    if (broken) return;
     broken = true;
-    // Drop what is buffered: pino flushes synchronously at exit, and sonic-boom's flushSync
-    // retries anything but EAGAIN forever, so a buffer left for a dead pipe would block exit.
+    // A destroyed stream is skipped by pino's exit flush, and its buffer is dropped (fd 1 stays open).
     sonic.destroy();
-  });
+  };
+  detachers.add(detach);
+  sonic.on("error", detach);
   return {
     write(line: string) {
       if (!broken) sonic.write(line);

@@ -3,7 +3,7 @@ import { redactUrl, type ServiceContext, startServiceContext } from "@openclaw/b
 import { type Config, ConfigError, loadConfig } from "@openclaw/config";
 import { startCoordinator } from "@openclaw/coordinator";
 import { startHealthMonitor } from "@openclaw/health-monitor";
-import { createLogger, type Logger } from "@openclaw/log";
+import { createLogger, detachOutput, type Logger } from "@openclaw/log";
 import { isOcError } from "@openclaw/protocol";
 import { startRegistry } from "@openclaw/registry";
 import { startScheduler } from "@openclaw/scheduler";
@@ -162,7 +162,11 @@ export async function runService(service: string, options: Record<string, unknow
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
-  watchSupervisor(() => void stop("supervisor exited"));
+  watchSupervisor(() => {
+    // The supervisor read our stdout: with it gone, write no more there (see detachOutput).
+    detachOutput();
+    void stop("supervisor exited");
+  });
 
   try {
     await starting;
