@@ -32,12 +32,6 @@ export class NodeTable {
       log,
       onValue: (record) => {
         const prev = this.#nodes.get(record.node.node_id);
-        // Heartbeats rewrite the record every few seconds with load figures placement does not
-        // read (capacity is the scheduler's own count): only a changed node or state is news.
-        const news =
-          !prev ||
-          prev.record.state !== record.state ||
-          JSON.stringify(prev.record.node) !== JSON.stringify(record.node);
         this.#nodes.set(record.node.node_id, {
           record,
           health: prev?.health,
@@ -45,7 +39,7 @@ export class NodeTable {
           successRate: prev?.successRate ?? 1,
           latencyMs: prev?.latencyMs ?? 0,
         });
-        if (news) onChange();
+        onChange();
       },
     });
     const health = watchBucket({
