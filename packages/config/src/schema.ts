@@ -101,6 +101,8 @@ export const ConfigSchema = z
         lease_renew_interval: Duration.default(1000),
         /** How long node and task events are kept in the EVENTS stream. */
         events_max_age: Duration.default(7 * 24 * 3_600_000),
+        /** Copies of every stream and KV bucket kept by a NATS cluster (1 on a single server). */
+        replicas: int(1, 5).default(1),
       })
       .prefault({}),
     storage: z
@@ -139,6 +141,12 @@ export const ConfigSchema = z
         interval: Duration.default(1000),
         /** A dispatched attempt its node has not started within this long is taken back and placed again. */
         dispatch_timeout: Duration.default(30_000),
+        /** Failed attempts in a row that open a node's circuit breaker (seed 000 `circuitBreaker.failureThreshold`); 0 turns breakers off. */
+        breaker_failure_threshold: int(0, 1000).default(5),
+        /** How long an open breaker keeps work off its node before trial tasks (`recoveryTimeout`). */
+        breaker_recovery_timeout: Duration.default(60_000),
+        /** Trial tasks a half-open breaker lets through; all must succeed to close it (`halfOpenRequests`). */
+        breaker_half_open_requests: int(1, 1000).default(3),
       })
       .prefault({}),
     tasks: z
@@ -161,6 +169,11 @@ export const ConfigSchema = z
       .strictObject({
         node_id: token("node id").default(defaultNodeId),
         max_concurrent_tasks: int(1, 10_000).default(5),
+        /**
+         * Threads module skills run in; the task slots share them. 0: as many as the machine has
+         * cores (at least 2, at most max_concurrent_tasks). max_concurrent_tasks: a thread per attempt.
+         */
+        skill_threads: int(0, 10_000).default(0),
         heartbeat_interval: Duration.default(5000),
         skills_dir: z.string().min(1).default("./skills"),
         /** How often the skills directory is rescanned for changes. */
@@ -173,6 +186,8 @@ export const ConfigSchema = z
         advertise_ip: z.string().min(1).max(64).nullable().default(null),
         /** Command names the `shell` example skill may run; none by default. */
         allowed_commands: NameList.default([]),
+        /** On SIGTERM the worker drains: takes no new work and waits this long for running tasks before handing the rest back. */
+        drain_timeout: Duration.default(30_000),
       })
       .prefault({}),
     communication: z

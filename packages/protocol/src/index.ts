@@ -11,6 +11,7 @@
  */
 
 export { DURATION_RULE, Duration, formatDuration, parseDuration } from "./duration.js";
+export { ElectReply, ElectRequest, LEADER_ROLES, LeaderRole } from "./election.js";
 export { CLUSTER_VERSION, EnvelopeFields, envelope, PROTOCOL_VERSION, Sender } from "./envelope.js";
 export { ERROR_CODES, type ErrorCode, isOcError, OcError } from "./errors.js";
 export {
@@ -27,11 +28,16 @@ export {
 export { isToken, NodeId, SkillName, TOKEN_PATTERN, TOKEN_RULE, Token, tokenProblem } from "./ids.js";
 export { type FieldIssue, fieldIssues, formatIssues } from "./issues.js";
 export {
+  BREAKER_STATES,
+  BreakerRecord,
+  BreakerState,
+  DrainState,
   EMPTY_LOAD,
   EMPTY_STATS,
   HEALTH_STATES,
   HealthState,
   NodeDescriptor,
+  NodeDrain,
   NodeHealthRecord,
   NodeHeartbeat,
   NodeLeave,

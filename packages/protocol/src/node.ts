@@ -64,6 +64,29 @@ export const NodeLeave = z.strictObject({
 });
 export type NodeLeave = z.infer<typeof NodeLeave>;
 
+/**
+ * Stop placing new work on a node (`draining: true`), or resume (`false`). An operator's drain
+ * (`session: null`) lasts until undrained; a worker draining itself before it exits names its
+ * session, so its next process starts undrained.
+ */
+export const NodeDrain = z.strictObject({
+  ...EnvelopeFields,
+  node_id: NodeId,
+  draining: z.boolean(),
+  reason: z.string().max(200),
+  session: Token.nullable(),
+});
+export type NodeDrain = z.infer<typeof NodeDrain>;
+
+/** Why and since when a node takes no new work. */
+export const DrainState = z.strictObject({
+  since: z.iso.datetime(),
+  reason: z.string().max(200),
+  /** The worker session that drained itself, or null for an operator's drain. */
+  session: Token.nullable(),
+});
+export type DrainState = z.infer<typeof DrainState>;
+
 /** Task counters of a node; they start moving once tasks run. */
 export const NodeStats = z.strictObject({
   total_tasks_processed: z.number().int().min(0),
@@ -107,6 +130,10 @@ export const NodeRecord = z.strictObject({
    * An event written with the change but maybe not yet published (the registry died in between);
    * whoever handles this node next publishes it (deduplicated by its id) and clears it.
    */
+  /** Set while the node is drained: the scheduler places nothing new on it. */
+  drain: DrainState.nullable().default(null),
+  /** NODES stream sequence of the last drain/undrain applied (ordered apart from registrations). */
+  drain_seq: z.number().int().min(0).default(0),
   pending_event: z
     .strictObject({
       kind: z.enum(["joined", "updated", "left"]),
@@ -134,3 +161,27 @@ export const NodeHealthRecord = z.strictObject({
   checked_at: z.iso.datetime(),
 });
 export type NodeHealthRecord = z.infer<typeof NodeHealthRecord>;
+
+export const BREAKER_STATES = ["closed", "open", "half_open"] as const;
+export const BreakerState = z.enum(BREAKER_STATES);
+export type BreakerState = z.infer<typeof BreakerState>;
+
+/**
+ * A node's circuit breaker, kept by the scheduler leader in the `scheduler` bucket (key
+ * `breaker.<node>`) whenever its state changes: open after `failure_threshold` failed attempts in
+ * a row, half-open (a few trial tasks) after `recovery_timeout`, closed once the trials succeed.
+ */
+export const BreakerRecord = z.strictObject({
+  node_id: NodeId,
+  state: BreakerState,
+  /** Failed attempts in a row (closed), or that opened it (open). */
+  failures: z.number().int().min(0),
+  opened_at: z.iso.datetime().nullable(),
+  /** When an open breaker lets trial tasks through. */
+  retry_at: z.iso.datetime().nullable(),
+  /** Trial tasks that succeeded since it went half-open. */
+  trial_successes: z.number().int().min(0),
+  last_error: z.string().max(500).nullable(),
+  updated_at: z.iso.datetime(),
+});
+export type BreakerRecord = z.infer<typeof BreakerRecord>;

@@ -2,7 +2,7 @@ import { OcError } from "./errors.js";
 import { tokenProblem } from "./ids.js";
 
 /** The kinds of node-plane messages a worker publishes on `<prefix>.node.<id>.<kind>`. */
-export const NODE_MESSAGE_KINDS = ["register", "heartbeat", "leave"] as const;
+export const NODE_MESSAGE_KINDS = ["register", "heartbeat", "leave", "drain"] as const;
 export type NodeMessageKind = (typeof NODE_MESSAGE_KINDS)[number];
 
 /** Node events published on `<prefix>.evt.node.<id>.<kind>`. */
@@ -74,6 +74,8 @@ export function names(prefix = "oc") {
       taskEventsAll: `${p}.evt.task.>`,
       /** Core request/reply to the scheduler leader: where would this task go now (a dry run). */
       route: `${p}.api.route`,
+      /** Core request/reply to a role's leader: step down so a new election happens (only the leader answers). */
+      elect: (role: string) => `${p}.ctl.elect.${token(role, "role")}`,
     },
     /** Splits `<prefix>.node.<id>.<kind>` into its parts, or undefined if it is not one. */
     parseNodeSubject(subject: string): { nodeId: string; kind: string } | undefined {

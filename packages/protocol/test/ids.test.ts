@@ -31,6 +31,7 @@ describe("names", () => {
     expect(n.subjects.nodeMessage("w1", "heartbeat")).toBe("oc.node.w1.heartbeat");
     expect(n.subjects.nodeEvent("w1", "offline")).toBe("oc.evt.node.w1.offline");
     expect(n.subjects.nodeCommand("w1", "reregister")).toBe("oc.node.w1.cmd.reregister");
+    expect(n.subjects.elect("health-monitor")).toBe("oc.ctl.elect.health-monitor");
     expect(n.streams.nodes).toBe("OC_NODES");
     expect(n.buckets.nodeHealth).toBe("oc_node_health");
   });
@@ -38,6 +39,7 @@ describe("names", () => {
   it("never builds a subject from an id that would change its meaning", () => {
     for (const bad of ["a.b", "*", ">", "a b"]) {
       expect(() => n.subjects.nodeMessage(bad, "register")).toThrow(OcError);
+      expect(() => n.subjects.elect(bad)).toThrow(OcError);
     }
     try {
       n.subjects.nodeEvent("x.>", "joined");
