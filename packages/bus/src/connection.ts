@@ -1,6 +1,9 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "@openclaw/log";
 import { OcError } from "@openclaw/protocol";
+import { patchRequestSettle } from "./request-patch.js";
+
+patchRequestSettle();
 
 export type { NatsConnection } from "@nats-io/transport-node";
 

@@ -1,7 +1,7 @@
 /**
  * The NATS side of every service: connection with reconnect-forever, idempotent provisioning
  * of the cluster's streams, consumer and KV buckets, JSON codec with zod validation, and the
- * leader lease.
+ * leader lease with its elect request/reply (`serveElection`, `requestElection`, `readLeaders`).
  *
  * ```ts
  * const nc = await connectBus({ url, name: "registry-1", connectTimeoutMs: 10_000, log });
@@ -17,6 +17,16 @@ export {
   payloadLimit,
   redactUrl,
 } from "./connection.js";
+export { type DrainRequest, publishDrain } from "./drain.js";
+export {
+  type ElectionResponder,
+  type ElectOutcome,
+  type LeaderInfo,
+  type Leaders,
+  readLeaders,
+  requestElection,
+  serveElection,
+} from "./election.js";
 export { errorMessage, isCasConflict, isNotFound } from "./errors.js";
 export { publishLeaderElected, publishNodeEvent } from "./events.js";
 export { LeaderLease, type LeaderLeaseOptions } from "./lease.js";

@@ -43,6 +43,10 @@ export class LeaderLease {
   #running = false;
   #ticking = false;
   #holderSeen: string | undefined;
+  /** The tick running now, so a resignation can wait for a renewal in flight. */
+  #inFlight: Promise<void> = Promise.resolve();
+  /** After a resignation, no campaign before this (monotonic clock), so a standby can win. */
+  #holdUntil = 0;
 
   constructor(options: LeaderLeaseOptions) {
     this.#o = options;
@@ -57,6 +61,21 @@ export class LeaderLease {
   /** The current term when leader, else 0. Monotonic across leaders of a role. */
   get term(): number {
     return this.isLeader() ? this.#term : 0;
+  }
+
+  /** The role, the key in the leases bucket. */
+  get role(): string {
+    return this.#o.role;
+  }
+
+  /** This process's instance id, as written into the lease. */
+  get holder(): string {
+    return this.#o.holder;
+  }
+
+  /** The lease's TTL (the election timeout): the configured one, or the bucket's when shorter. */
+  get ttlMs(): number {
+    return this.#ttl;
   }
 
   start(): void {
@@ -85,6 +104,26 @@ export class LeaderLease {
     }
   }
 
+  /**
+   * Steps down (releasing the key) and stays out of the election for `holdOffMs` from then on
+   * (default: one election timeout), so a standby wins it; if none does, this instance takes the
+   * lease again afterwards, in a new term. Keeps campaigning after that while running.
+   */
+  async resign(reason = "resigned", holdOffMs = this.#ttl): Promise<void> {
+    this.#holdUntil = Number.POSITIVE_INFINITY;
+    // A renewal in flight would write the key back after we released it: let it finish first.
+    while (this.#ticking) await this.#inFlight;
+    try {
+      await this.stepDown(reason);
+    } finally {
+      this.#holdUntil = performance.now() + holdOffMs;
+    }
+    this.#o.log.info(
+      { role: this.#o.role, hold_off_ms: holdOffMs },
+      "stepped down; staying out of the next election",
+    );
+  }
+
   async #lose(reason: string): Promise<void> {
     const wasLeader = this.#ready;
     this.#ready = false;
@@ -97,16 +136,21 @@ export class LeaderLease {
     }
   }
 
-  async #tick(): Promise<void> {
-    if (this.#ticking || !this.#running) return;
+  #tick(): Promise<void> {
+    if (this.#ticking || !this.#running) return this.#inFlight;
     this.#ticking = true;
+    this.#inFlight = this.#tickOnce();
+    return this.#inFlight;
+  }
+
+  async #tickOnce(): Promise<void> {
     const started = performance.now();
     try {
       if (this.#revision > 0) {
         if (started >= this.#leaderUntil) await this.#lose("lease expired before it could be renewed");
         else await this.#renew(started);
       }
-      if (this.#revision === 0 && this.#running) await this.#campaign(started);
+      if (this.#revision === 0 && this.#running && started >= this.#holdUntil) await this.#campaign(started);
     } catch (err) {
       this.#o.log.warn({ role: this.#o.role, error: errorMessage(err) }, "lease tick failed; retrying");
     } finally {

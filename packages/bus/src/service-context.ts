@@ -35,6 +35,8 @@ export async function startServiceContext(options: {
     const cluster = await provisionCluster(nc, names(config.cluster.subject_prefix), {
       eventsMaxAgeMs: config.cluster.events_max_age,
       leaseTtlMs: config.cluster.election_timeout,
+      replicas: config.cluster.replicas,
+      log,
     });
     return {
       config,

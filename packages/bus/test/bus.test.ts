@@ -3,6 +3,7 @@ import { silentLogger } from "@openclaw/log";
 import { NodeHeartbeat, names, OcError } from "@openclaw/protocol";
 import { type NatsServer, startNatsServer, uniquePrefix, waitFor } from "@openclaw/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
 import {
   connectBus,
   decode,
@@ -10,6 +11,8 @@ import {
   LeaderLease,
   type NatsConnection,
   provisionCluster,
+  readAll,
+  watchBucket,
 } from "../src/index.js";
 
 let server: NatsServer;
@@ -204,5 +207,110 @@ describe("LeaderLease", () => {
 
     await provisionCluster(nc, n, { eventsMaxAgeMs: 60_000, leaseTtlMs: 4000 });
     expect((await cluster.kv.leases.status()).ttl).toBe(4000);
+  });
+});
+
+describe("readAll", () => {
+  it("ends while others keep writing, with every key not written meanwhile, once each", async () => {
+    const cluster = await provisionCluster(nc, names(uniquePrefix()), {
+      eventsMaxAgeMs: 60_000,
+      leaseTtlMs: 2000,
+    });
+    const kv = cluster.kv.tasks;
+    const Value = z.object({ n: z.number() });
+    for (let i = 0; i < 200; i++) await kv.put(`k${i}`, encode({ n: i }));
+    let writing = true;
+    // Ten hot keys written as fast as the server takes them.
+    const writer = (async () => {
+      for (let n = 1; writing; n++) await kv.put(`k${n % 10}`, encode({ n }));
+    })();
+    try {
+      for (let round = 0; round < 5; round++) {
+        const all = await readAll(kv, Value, log);
+        const keys = all.map((e) => e.key);
+        expect(new Set(keys).size).toBe(keys.length);
+        for (let i = 10; i < 200; i++) expect(all.find((e) => e.key === `k${i}`)?.value).toEqual({ n: i });
+      }
+    } finally {
+      writing = false;
+      await writer;
+    }
+    const quiet = await readAll(kv, Value, log);
+    expect(quiet).toHaveLength(200);
+  });
+});
+
+describe("watchBucket", () => {
+  it("starts a watch again when its replay stalls, and then delivers the bucket's values", async () => {
+    const kv = await new Kvm(nc).create(`stall_${uniquePrefix()}`);
+    await kv.put("a", encode({ id: "a" }));
+    // The first watch never yields anything (as a consumer the server was slow to set up).
+    let watches = 0;
+    const stalling = new Proxy(kv, {
+      get(target, prop) {
+        if (prop !== "watch") {
+          const v = Reflect.get(target, prop);
+          return typeof v === "function" ? v.bind(target) : v;
+        }
+        return async (opts: Parameters<typeof kv.watch>[0]) => {
+          watches += 1;
+          if (watches > 1) return target.watch(opts);
+          let stop: () => void = () => undefined;
+          const ended = new Promise<void>((resolve) => {
+            stop = resolve;
+          });
+          return {
+            stop,
+            [Symbol.asyncIterator]: () => ({
+              next: () => ended.then(() => ({ done: true as const, value: undefined })),
+            }),
+          };
+        };
+      },
+    });
+    const seen: string[] = [];
+    const watch = watchBucket({
+      kv: stalling,
+      bucket: "stall",
+      schema: z.object({ id: z.string() }),
+      keyOf: (v) => v.id,
+      onValue: (v) => seen.push(v.id),
+      log,
+      retryMs: 50,
+      replayTimeoutMs: 300,
+    });
+    await watch.ready;
+    expect(watches).toBe(2);
+    expect(seen).toEqual(["a"]);
+    await watch.stop();
+  });
+});
+
+describe("request settling (nats.js patch)", () => {
+  it("is in place, and requests still resolve, time out and find no responders as before", async () => {
+    const { patchRequestSettle } = await import("../src/request-patch.js");
+    expect(patchRequestSettle()).toBe(true);
+    const sub = nc.subscribe("patch.echo", {
+      callback: (_e, m) => {
+        m.respond(m.data);
+      },
+    });
+    const reply = await nc.request("patch.echo", encode({ a: 1 }), { timeout: 2000 });
+    expect(decode(z.object({ a: z.number() }), reply.data)).toEqual({ ok: true, value: { a: 1 } });
+    // Many at once, each with its own answer.
+    const many = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => nc.request("patch.echo", encode({ a: i }), { timeout: 2000 })),
+    );
+    expect(many.map((m) => JSON.parse(new TextDecoder().decode(m.data)).a)).toEqual(
+      Array.from({ length: 200 }, (_, i) => i),
+    );
+    const silent = nc.subscribe("patch.silent", { callback: () => undefined });
+    const late = await nc.request("patch.silent", encode({}), { timeout: 200 }).catch((e: Error) => e);
+    expect((late as Error).name).toBe("TimeoutError");
+    const nobody = await nc.request("patch.nobody", encode({}), { timeout: 2000 }).catch((e: Error) => e);
+    expect(nobody).toBeInstanceOf(Error);
+    expect(String((nobody as Error).message)).toMatch(/no responders/i);
+    sub.unsubscribe();
+    silent.unsubscribe();
   });
 });
