@@ -46,6 +46,8 @@ export function nodeRecord(
     stats: EMPTY_STATS,
     membership_seq: 1,
     heartbeat_seq: 0,
+    drain: null,
+    drain_seq: 0,
     pending_event: null,
     ...overrides,
   };

@@ -10,6 +10,12 @@
  * ```
  */
 export { nodeDescriptor, nodeRecord, taskRecord, taskSpec } from "./fixtures.js";
+export {
+  type NatsCluster,
+  type NatsClusterNode,
+  type NatsClusterOptions,
+  startNatsCluster,
+} from "./nats-cluster.js";
 export { type NatsServer, type NatsServerOptions, natsServerBinary, startNatsServer } from "./nats-server.js";
 export { freePort } from "./net.js";
 export { OCLAW_BIN, type ServiceProcess, spawnOclaw } from "./process.js";

@@ -43,12 +43,12 @@ export function natsServerBinary(): string {
 }
 
 /** Resolves when the child has exited; at once when it already has (by a signal too). */
-function exited(child: ChildProcess): Promise<void> {
+export function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once("exit", () => resolve()));
 }
 
-function tcpOpen(port: number): Promise<boolean> {
+export function tcpOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: "127.0.0.1", port });
     socket.once("connect", () => {
@@ -63,6 +63,12 @@ const running = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
+
+/** Registers a nats-server child so it is killed when the test process exits. */
+export function trackNatsProcess(child: ChildProcess): void {
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+}
 
 /**
  * Starts a throwaway nats-server on loopback. The server picks its own port (`port: -1`) and
@@ -93,12 +99,11 @@ async function start(options: NatsServerOptions, storeDirs: string[]): Promise<N
   mkdirSync(portsDir, { recursive: true });
 
   const child = spawn(bin, ["-c", confFile], { stdio: ["ignore", "ignore", "pipe"] });
-  running.add(child);
+  trackNatsProcess(child);
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
-  child.once("exit", () => running.delete(child));
 
   const gone = () => {
     if (child.exitCode !== null || child.signalCode !== null) {

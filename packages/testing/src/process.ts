@@ -19,6 +19,8 @@ export interface ServiceProcess {
   ): Promise<Record<string, unknown>>;
   /** Sends a signal and waits for the exit; resolves with the exit code (or signal name). */
   signal(sig: NodeJS.Signals, timeout?: number): Promise<number | string>;
+  /** Sends `sig` and returns at once (SIGSTOP, SIGCONT, or a SIGTERM whose effects are watched). */
+  kill(sig: NodeJS.Signals): void;
   /** Resolves when the process has exited and its output is read, with its code or signal. */
   exited(): Promise<number | string>;
   /** The exit code (or signal), or "still running" after `ms`, in which case the process is stopped. */
@@ -39,7 +41,9 @@ export function spawnOclaw(
 ): ServiceProcess {
   const child = spawn(process.execPath, [OCLAW_BIN, ...args], {
     cwd: options.cwd,
-    env: { ...process.env, ...options.env },
+    // A service exits once this process is gone, even if it dies too hard to stop its children
+    // (a test runner killed at its timeout): no orphan keeps loading the machine.
+    env: { OCLAW_SUPERVISOR_PID: String(process.pid), ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.add(child);
@@ -100,6 +104,9 @@ export function spawnOclaw(
       const result = await exit;
       clearTimeout(timer);
       return result;
+    },
+    kill: (sig) => {
+      child.kill(sig);
     },
     exited: () => exit,
     async exitWithin(ms) {

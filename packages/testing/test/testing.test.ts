@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { StopWaiting, spawnOclaw, startNatsServer, waitFor } from "../src/index.js";
+import { StopWaiting, spawnOclaw, startNatsCluster, startNatsServer, waitFor } from "../src/index.js";
 
 describe("waitFor", () => {
   it("retries other errors until the deadline, but gives up at once on StopWaiting", async () => {
@@ -62,6 +62,20 @@ describe("startNatsServer", () => {
     }
   });
 
+  it("restarts after a hard kill on the same port and store", async () => {
+    const first = await startNatsServer();
+    await first.kill();
+    expect(first.process.signalCode).toBe("SIGKILL");
+    const second = await first.restart();
+    try {
+      expect(second.port).toBe(first.port);
+      expect(second.storeDir).toBe(first.storeDir);
+      expect(readdirSync(second.storeDir)).toContain("jetstream");
+    } finally {
+      await second.stop();
+    }
+  });
+
   it("removes every temp dir after a restart", async () => {
     const tmp = mkdtempSync(join(tmpdir(), "oc-testing-"));
     try {
@@ -72,6 +86,51 @@ describe("startNatsServer", () => {
       await second.stop();
       expect(readdirSync(tmp)).toEqual([]);
     } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("startNatsCluster", () => {
+  it("starts a JetStream cluster on loopback; a node stops and restarts on its ports and store", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), "oc-testing-"));
+    const savedTmp = process.env.TMPDIR;
+    try {
+      process.env.TMPDIR = tmp;
+      const nats = await startNatsCluster({ size: 3 });
+      try {
+        expect(nats.urls).toHaveLength(3);
+        expect(nats.url).toBe(nats.urls.join(","));
+        expect(new Set(nats.nodes.flatMap((n) => [n.port, n.clusterPort, n.httpPort])).size).toBe(9);
+        expect(nats.nodes.map((n) => n.name)).toEqual(["n1", "n2", "n3"]);
+        const leader = await nats.metaLeader();
+        expect(nats.nodes.map((n) => n.name)).toContain(leader);
+
+        const victim = nats.nodes.findIndex((n) => n.name === leader);
+        await nats.stop(victim);
+        expect(nats.nodes[victim]?.running).toBe(false);
+        // The other two elect a new meta leader.
+        await waitFor(
+          async () => {
+            const l = await nats.metaLeader();
+            return l !== undefined && l !== leader;
+          },
+          { timeout: 30_000 },
+        );
+
+        const before = nats.nodes[victim];
+        await nats.restart(victim);
+        expect(nats.nodes[victim]?.running).toBe(true);
+        expect(nats.nodes[victim]?.port).toBe(before?.port);
+        expect(readdirSync(nats.nodes[victim]?.storeDir ?? "")).toContain("jetstream");
+      } finally {
+        await nats.stopAll();
+      }
+      expect(nats.nodes.every((n) => !n.running)).toBe(true);
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
       rmSync(tmp, { recursive: true, force: true });
     }
   });
