@@ -1,5 +1,6 @@
 import { type ServiceContext, watchBucket } from "@openclaw/bus";
 import { NodeHealthRecord, NodeRecord } from "@openclaw/protocol";
+import type { Heartbeat } from "./heartbeat-checks.js";
 import type { NodeView } from "./placement.js";
 
 interface Entry {
@@ -61,6 +62,7 @@ export class NodeTable {
   /** Why a node cannot take work now, or null. */
   #unusable(e: Entry): string | null {
     if (e.record.state === "left") return "left the cluster";
+    if (e.record.drain) return `draining (${e.record.drain.reason})`;
     // Health is about one worker process: a record of an earlier session says nothing of this one.
     const h = e.health?.session === e.record.node.session ? e.health : undefined;
     if (h?.status === "offline") return "offline";
@@ -68,10 +70,14 @@ export class NodeTable {
     return null;
   }
 
-  /** Views for placement, with the scheduler's own count of attempts in flight per node. */
-  views(inflight: ReadonlyMap<string, number>): NodeView[] {
+  /**
+   * Views for placement, with the scheduler's own count of attempts in flight per node and
+   * `blocked`, the scheduler's own reasons to keep work off a node (its circuit breaker).
+   */
+  views(inflight: ReadonlyMap<string, number>, blocked?: (nodeId: string) => string | null): NodeView[] {
     const out: NodeView[] = [];
     for (const [id, e] of this.#nodes) {
+      const unusable = this.#unusable(e);
       out.push({
         id,
         labels: e.record.node.labels,
@@ -79,7 +85,7 @@ export class NodeTable {
         skills: e.skills,
         capacity: e.record.node.max_concurrent_tasks,
         inflight: inflight.get(id) ?? 0,
-        unusable: this.#unusable(e),
+        unusable: unusable ?? (blocked ? blocked(id) : null),
         successRate: e.successRate,
         latencyMs: e.latencyMs,
       });
@@ -90,6 +96,21 @@ export class NodeTable {
   /** Task ids the node said it was running in its last heartbeat. */
   running(nodeId: string): readonly string[] {
     return this.#nodes.get(nodeId)?.record.load.running_task_ids ?? [];
+  }
+
+  /** The last heartbeat of each node that listed running tasks in it. */
+  *heartbeats(): Iterable<[string, Heartbeat]> {
+    for (const id of this.#nodes.keys()) {
+      const hb = this.heartbeat(id);
+      if (hb && hb.running.length > 0) yield [id, hb];
+    }
+  }
+
+  /** The node's last heartbeat as the registry stored it: NODES sequence, server time, and what it listed. */
+  heartbeat(nodeId: string): Heartbeat | undefined {
+    const r = this.#nodes.get(nodeId)?.record;
+    if (r?.state !== "active" || r.last_heartbeat === null || r.heartbeat_seq === 0) return undefined;
+    return { seq: r.heartbeat_seq, at: Date.parse(r.last_heartbeat), running: r.load.running_task_ids };
   }
 
   /** The node's current worker session, if it is known. */

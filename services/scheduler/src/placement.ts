@@ -17,7 +17,13 @@ export interface NodeView {
   latencyMs: number;
 }
 
-export type Placement = { node: NodeView; reason?: undefined } | { node?: undefined; reason: string };
+/**
+ * A node, or why there is none; `busy` when nodes fit but every slot is taken (the task only
+ * waits its turn), as opposed to no node being able to run it at all.
+ */
+export type Placement =
+  | { node: NodeView; reason?: undefined; busy?: undefined }
+  | { node?: undefined; reason: string; busy?: boolean };
 
 function list(skills: string[]): string {
   return skills.length === 1 ? `skill ${skills[0]}` : `all of the skills ${skills.join(", ")}`;
@@ -39,30 +45,42 @@ function matches(spec: TaskSpec, n: NodeView): boolean {
   return true;
 }
 
+/** Why none of the nodes with the skills can take the task: they are offline, draining, or their breaker is open. */
+function whyNone(spec: TaskSpec, down: NodeView[]): string {
+  if (down.length === 0) return `no online node has ${list(spec.required_skills)}`;
+  if (down.every((n) => n.unusable === "offline"))
+    return `the nodes with ${list(spec.required_skills)} are offline`;
+  const shown = down
+    .slice(0, 3)
+    .map((n) => `${n.id}: ${n.unusable}`)
+    .join("; ");
+  const more = down.length > 3 ? `; and ${down.length - 3} more` : "";
+  return `no node with ${list(spec.required_skills)} can take work (${shown}${more})`;
+}
+
 /** Nodes that could ever run the task (usable, every skill, every constraint), or why there are none. */
 export function eligibleNodes(
   spec: TaskSpec,
   nodes: Iterable<NodeView>,
 ): { nodes: NodeView[]; reason?: string } {
   const withSkills: NodeView[] = [];
-  let downWithSkills = 0;
+  const down: NodeView[] = [];
   for (const n of nodes) {
     if (!spec.required_skills.every((s) => n.skills.has(s))) continue;
-    if (n.unusable) downWithSkills += 1;
+    if (n.unusable) down.push(n);
     else withSkills.push(n);
   }
-  if (withSkills.length === 0) {
-    const why =
-      downWithSkills > 0
-        ? `the nodes with ${list(spec.required_skills)} are offline`
-        : `no online node has ${list(spec.required_skills)}`;
-    return { nodes: [], reason: why };
-  }
+  if (withSkills.length === 0) return { nodes: [], reason: whyNone(spec, down) };
   const fit = withSkills.filter((n) => matches(spec, n));
   if (fit.length === 0) {
+    // Say so when the nodes that match are there but cannot take work (draining, breaker open).
+    const downFit = down.filter((n) => matches(spec, n));
     return {
       nodes: [],
-      reason: `no online node with ${list(spec.required_skills)} matches ${constraintText(spec)}`,
+      reason:
+        downFit.length > 0
+          ? whyNone(spec, downFit)
+          : `no online node with ${list(spec.required_skills)} matches ${constraintText(spec)}`,
     };
   }
   return { nodes: fit };
@@ -110,13 +128,19 @@ export function place(spec: TaskSpec, nodes: Iterable<NodeView>, o: PlaceOptions
     // The key's node, while it lives; if it is full the task waits for it rather than moving.
     const home = rendezvous(spec.affinity_key, eligible) as NodeView;
     if (home.inflight >= home.capacity)
-      return { reason: `the affinity node ${home.id} is full (${home.inflight}/${home.capacity})` };
+      return {
+        reason: `the affinity node ${home.id} is full (${home.inflight}/${home.capacity})`,
+        busy: true,
+      };
     return { node: home };
   }
   const free = eligible.filter((n) => n.inflight < n.capacity);
   if (free.length === 0) {
     const slots = eligible.reduce((s, n) => s + n.capacity, 0);
-    return { reason: `all ${eligible.length} nodes that can run it are full (${slots}/${slots} slots busy)` };
+    return {
+      reason: `all ${eligible.length} nodes that can run it are full (${slots}/${slots} slots busy)`,
+      busy: true,
+    };
   }
   const avoid = o.avoid ?? new Set<string>();
   const best = Math.max(...free.map((n) => preference(spec, n, avoid)));

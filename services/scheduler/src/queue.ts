@@ -38,6 +38,12 @@ class Fifo<T> {
   push(item: T): void {
     this.#items.push(item);
   }
+  unshift(item: T): void {
+    if (this.#head > 0) {
+      this.#head -= 1;
+      this.#items[this.#head] = item;
+    } else this.#items.unshift(item);
+  }
   peek(): T | undefined {
     return this.#items[this.#head];
   }
@@ -64,6 +70,8 @@ class Fifo<T> {
 
 class ClassQueue {
   readonly levels = PRIORITIES.map(() => new Fifo<Queued>());
+  /** Tasks ever added: tells whether the class got new tasks since a given moment. */
+  adds = 0;
   get size(): number {
     return this.levels.reduce((n, f) => n + f.size, 0);
   }
@@ -80,6 +88,8 @@ export class PendingQueue {
   readonly #where = new Map<string, string>();
   readonly #agingMs: number;
   #seq = 0;
+  /** Sequence numbers of tasks queued at the front: below every other, newest lowest. */
+  #frontSeq = 0;
 
   constructor(agingMs: number) {
     this.#agingMs = agingMs;
@@ -93,7 +103,8 @@ export class PendingQueue {
     return this.#where.has(taskId);
   }
 
-  add(spec: TaskSpec, since: number): void {
+  /** Queues a task; `front` puts it ahead of its priority level (an attempt lost through no fault of its own resumes first). */
+  add(spec: TaskSpec, since: number, front = false): void {
     if (this.#where.has(spec.task_id)) return;
     const key = placementClass(spec);
     let q = this.#classes.get(key);
@@ -101,12 +112,11 @@ export class PendingQueue {
       q = new ClassQueue();
       this.#classes.set(key, q);
     }
-    q.levels[RANK[spec.priority]]?.push({
-      taskId: spec.task_id,
-      priority: spec.priority,
-      seq: this.#seq++,
-      since,
-    });
+    q.adds += 1;
+    const seq = front ? --this.#frontSeq : this.#seq++;
+    const item = { taskId: spec.task_id, priority: spec.priority, seq, since };
+    if (front) q.levels[RANK[spec.priority]]?.unshift(item);
+    else q.levels[RANK[spec.priority]]?.push(item);
     this.#where.set(spec.task_id, key);
   }
 
@@ -127,6 +137,11 @@ export class PendingQueue {
   }
 
   /** Task ids of a class, in the order they would be placed (for reasons and dry runs). */
+  /** How many tasks were ever added to the class (0 for a class with none now). */
+  addsOf(key: string): number {
+    return this.#classes.get(key)?.adds ?? 0;
+  }
+
   tasksOf(key: string): string[] {
     const q = this.#classes.get(key);
     if (!q) return [];

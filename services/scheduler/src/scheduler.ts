@@ -1,4 +1,11 @@
-import { encode, errorMessage, LeaderLease, publishLeaderElected, type ServiceContext } from "@openclaw/bus";
+import {
+  encode,
+  errorMessage,
+  LeaderLease,
+  publishLeaderElected,
+  type ServiceContext,
+  serveElection,
+} from "@openclaw/bus";
 import { taskDefaults } from "@openclaw/config";
 import {
   fieldIssues,
@@ -86,6 +93,7 @@ export async function startScheduler(ctx: ServiceContext): Promise<Scheduler> {
     },
   });
 
+  serveElection(ctx, lease); // oclaw elect: the leader steps down on request
   lease.start();
   log.info({ strategy: config.scheduler.strategy }, "scheduler started");
   return {

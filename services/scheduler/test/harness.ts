@@ -4,6 +4,7 @@ import { silentLogger } from "@openclaw/log";
 import {
   type TaskDispatch as Dispatch,
   envelope,
+  QueueStats,
   TaskDispatch,
   type TaskError,
   type TaskEvent,
@@ -11,7 +12,8 @@ import {
   type TaskSpec,
   type TaskSubmit,
 } from "@openclaw/protocol";
-import { type NatsServer, nodeDescriptor, nodeRecord, uniquePrefix } from "@openclaw/testing";
+import { type NatsServer, nodeDescriptor, nodeRecord, uniquePrefix, waitFor } from "@openclaw/testing";
+import { startScheduler } from "../src/index.js";
 
 export async function context(
   server: NatsServer,
@@ -60,6 +62,8 @@ export async function simNode(
     run?: (d: Dispatch) => Promise<Outcome>;
     /** Take dispatches and never start them (a node that hung, or an order lost on the way). */
     silent?: boolean;
+    /** Send each attempt's started report and outcome back to back, as a worker does for a skill that returns at once. */
+    together?: boolean;
   } = {},
 ): Promise<SimNode> {
   const { cluster } = ctx;
@@ -108,7 +112,8 @@ export async function simNode(
         node_id: id,
       };
       void (async () => {
-        await report({ ...base, kind: "started" });
+        const start = report({ ...base, kind: "started" });
+        if (!options.together) await start;
         const outcome = await run(dispatch);
         sim.running -= 1;
         if ("result" in outcome)
@@ -142,4 +147,44 @@ export function recordEvents(ctx: ServiceContext): TaskEvent[] {
     },
   });
   return events;
+}
+
+/**
+ * A leading scheduler on a context of its own, recording every task event, with `node` to add sim
+ * nodes; everything it starts is pushed onto `cleanup` (the test file pops it after each test).
+ */
+export async function leadingScheduler(
+  server: NatsServer,
+  cleanup: (() => Promise<void>)[],
+  config: ConfigInput = {},
+  prefix?: string,
+) {
+  const ctx = await context(server, config, prefix);
+  const events = recordEvents(ctx);
+  const scheduler = await startScheduler(ctx);
+  cleanup.push(async () => {
+    await scheduler.stop();
+    await ctx.close();
+  });
+  await waitFor(() => scheduler.isLeader(), { timeout: 5000 });
+  const node = async (id: string, o: Parameters<typeof simNode>[2] = {}) => {
+    const n = await simNode(ctx, id, o);
+    cleanup.push(n.stop);
+    return n;
+  };
+  return { ctx, events, scheduler, node };
+}
+
+/**
+ * Waits until the leader has been through `n` more ticks: each places, then writes the queue
+ * figures. For asserting that something did not happen, rather than sleeping.
+ */
+export async function ticks(ctx: ServiceContext, n: number): Promise<void> {
+  const seen = new Set<string>();
+  await waitFor(async () => {
+    const e = await ctx.cluster.kv.scheduler.get("queue");
+    const q = e ? decode(QueueStats, e.value) : undefined;
+    if (q?.ok) seen.add(q.value.updated_at);
+    return seen.size > n;
+  });
 }

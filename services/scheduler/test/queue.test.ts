@@ -25,6 +25,17 @@ describe("pending queue", () => {
     expect(drain(q, 0)).toEqual([crit.task_id, high.task_id, n1.task_id, n2.task_id, low.task_id]);
   });
 
+  it("puts a task whose attempt was lost ahead of its priority level, across classes too, but not above a higher priority", () => {
+    const q = new PendingQueue(60_000);
+    const n1 = spec();
+    const other = spec({ required_skills: ["gpu"] });
+    const crit = spec({ priority: "critical" });
+    for (const s of [n1, other, crit]) q.add(s, 0);
+    const lost = spec();
+    q.add(lost, 0, true);
+    expect(drain(q, 0)).toEqual([crit.task_id, lost.task_id, n1.task_id, other.task_id]);
+  });
+
   it("ages waiting tasks upwards, so low priority never starves", () => {
     const q = new PendingQueue(1000);
     const old = spec({ priority: "low" });

@@ -1,10 +1,19 @@
 import { decode, encode } from "@openclaw/bus";
-import { envelope, QueueStats, type TaskEvent } from "@openclaw/protocol";
+import { envelope, QueueStats, type TaskEvent, TaskRecord } from "@openclaw/protocol";
 import { type NatsServer, startNatsServer, waitFor } from "@openclaw/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Scheduler, startScheduler } from "../src/index.js";
 import { spec } from "./fixtures.js";
-import { context, type Outcome, recordEvents, type SimNode, simNode, submit } from "./harness.js";
+import {
+  context,
+  leadingScheduler,
+  type Outcome,
+  recordEvents,
+  type SimNode,
+  simNode,
+  submit,
+  ticks,
+} from "./harness.js";
 
 let server: NatsServer;
 const cleanup: (() => Promise<void>)[] = [];
@@ -20,19 +29,7 @@ afterAll(async () => {
 });
 
 async function setup(config: Parameters<typeof context>[1] = {}) {
-  const ctx = await context(server, config);
-  const events = recordEvents(ctx);
-  const scheduler = await startScheduler(ctx);
-  cleanup.push(async () => {
-    await scheduler.stop();
-    await ctx.close();
-  });
-  await waitFor(() => scheduler.isLeader(), { timeout: 5000 });
-  const node = async (id: string, o: Parameters<typeof simNode>[2] = {}) => {
-    const n = await simNode(ctx, id, o);
-    cleanup.push(n.stop);
-    return n;
-  };
+  const { ctx, events, scheduler, node } = await leadingScheduler(server, cleanup, config);
   const final = (id: string) =>
     waitFor(
       () =>
@@ -91,6 +88,24 @@ describe("scheduler", () => {
     expect(nodes[0]?.maxRunning).toBeLessThanOrEqual(2);
     expect(nodes[1]?.maxRunning).toBeLessThanOrEqual(3);
     expect((nodes[0]?.taken.length ?? 0) + (nodes[1]?.taken.length ?? 0)).toBe(60);
+  });
+
+  it("records a start and its outcome that arrive together in one write, and still announces both, in order", async () => {
+    const { ctx, events, node, final } = await setup();
+    await node("quick", { capacity: 50, together: true });
+    const tasks = Array.from({ length: 200 }, (_, i) => spec({ payload: i }));
+    await Promise.all(tasks.map((t) => submit(ctx, t)));
+    for (const t of tasks) expect((await final(t.task_id)).kind).toBe("completed");
+    for (const t of tasks) {
+      expect(kinds(events, t.task_id)).toEqual(["submitted", "scheduled", "started", "completed"]);
+      const e = await ctx.cluster.kv.tasks.get(t.task_id);
+      const rec = e ? decode(TaskRecord, e.value) : undefined;
+      expect(rec?.ok && rec.value.status === "completed" && rec.value.started_at !== null).toBe(true);
+    }
+    // Four writes a task (pending, scheduled, running, completed) without coalescing; a burst has
+    // starts and outcomes in one batch, and those skip the running write.
+    const info = await ctx.cluster.jsm.streams.info(`KV_${ctx.cluster.names.buckets.tasks}`);
+    expect(info.state.last_seq).toBeLessThan(4 * tasks.length);
   });
 
   it("dispatches by priority: critical before high before normal before low", async () => {
@@ -297,13 +312,48 @@ describe("scheduler", () => {
         },
       },
     );
-    await ctx.cluster.kv.nodes.put("stubborn", encode(still));
     await ctx.cluster.js.publish(
       ctx.cluster.names.subjects.schedCancel,
       encode({ ...envelope(ctx.sender), task_id: t.task_id, reason: "stop" }),
     );
     expect((await final(t.task_id)).kind).toBe("cancelled");
-    await waitFor(() => aborts >= 3, { timeout: 5000 });
+    // It heartbeats on, listing the task: each heartbeat well after the cancel brings the abort again.
+    let seq = 0;
+    await waitFor(
+      async () => {
+        seq += 1;
+        const at = new Date().toISOString();
+        await ctx.cluster.kv.nodes.put(
+          "stubborn",
+          encode({ ...still, heartbeat_seq: seq, last_heartbeat: at }),
+        );
+        return aborts >= 3;
+      },
+      { timeout: 10_000, interval: 300 },
+    );
+  });
+
+  it("writes no waiting reason into tasks that only wait for a free slot, but does for a task nobody can run", async () => {
+    const { ctx, events, node } = await setup();
+    const busy = await node("busy", { silent: true, capacity: 1 });
+    const queued = [spec(), spec(), spec()];
+    for (const t of queued) await submit(ctx, t);
+    const stuck = spec({ required_skills: ["translate"], task_type: "translate" });
+    await submit(ctx, stuck);
+    const waiting = await waitFor(() =>
+      events.find((e) => e.task_id === stuck.task_id && e.kind === "waiting"),
+    );
+    expect("task" in waiting && waiting.task.waiting_reason).toBe("no online node has skill translate");
+    await waitFor(() => busy.taken.length === 1);
+    // Several placement rounds later, the queued ones still have no reason written: the cluster is
+    // just full (cluster health and queue figures show that), nothing to act on.
+    await ticks(ctx, 3);
+    for (const t of queued) {
+      if (busy.taken.some((d) => d.task.task_id === t.task_id)) continue;
+      expect(kinds(events, t.task_id)).toEqual(["submitted"]);
+      const rec = decode(TaskRecord, (await ctx.cluster.kv.tasks.get(t.task_id))?.value ?? new Uint8Array());
+      expect(rec.ok && rec.value.waiting_reason).toBeNull();
+    }
   });
 
   it("answers a route dry run with the node it would choose, dispatching nothing", async () => {
