@@ -57,6 +57,8 @@ const PROGRESS_INTERVAL_MS = 250;
 
 /** How long the end of an attempt waits for its checkpoint writes before reporting anyway. */
 export const SETTLE_DEADLINE_MS = 2000;
+/** How long a checkpoint write is retried through a NATS outage before it is given up. */
+const CHECKPOINT_RETRY_MS = 10_000;
 
 /** Reads the data of a task's latest checkpoint, or undefined when there is none. */
 export async function readLastCheckpoint(cluster: Cluster, taskId: string, log: Logger): Promise<unknown> {
@@ -79,21 +81,38 @@ export async function readLastCheckpoint(cluster: Cluster, taskId: string, log: 
  * Writes a checkpoint unless a later attempt already wrote one (compare-and-set on the key's
  * revision), so an attempt the scheduler has moved on from cannot overwrite its successor's.
  */
-async function writeCheckpoint(cluster: Cluster, cp: Checkpoint): Promise<boolean> {
+async function writeCheckpoint(
+  cluster: Cluster,
+  cp: Checkpoint,
+  stopped: () => boolean,
+  log: Logger,
+): Promise<boolean> {
   const kv = cluster.kv.checkpoints;
+  const deadline = performance.now() + CHECKPOINT_RETRY_MS;
   for (let i = 0; ; i++) {
-    const entry = await kv.get(cp.task_id);
     try {
+      const entry = await kv.get(cp.task_id);
       if (entry?.operation === "PUT") {
         const prev = decode(Checkpoint, entry.value);
-        if (prev.ok && prev.value.attempt > cp.attempt) return false;
+        if (prev.ok && prev.value.attempt > cp.attempt) {
+          log.warn("a later attempt has checkpointed this task; checkpoint dropped");
+          return false;
+        }
         await kv.update(cp.task_id, encode(cp), entry.revision);
       } else {
         await kv.create(cp.task_id, encode(cp));
       }
       return true;
     } catch (err) {
-      if (!isCasConflict(err) || i >= 4) throw err;
+      // A conflict is another write in between: read again. Anything else (NATS restarting, a
+      // stream leader election) is retried for a while; a checkpoint is a resume point, and
+      // losing one must not fail the skill.
+      if (isCasConflict(err) && i < 4) continue;
+      if (stopped() || performance.now() > deadline || isCasConflict(err)) {
+        log.warn({ error: errorMessage(err) }, "checkpoint not saved; the attempt goes on without it");
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** Math.min(i, 4))));
     }
   }
 }
@@ -169,10 +188,7 @@ export function createContext(o: ContextOptions): AttemptContext {
       const write = writes.then(async () => {
         // Queued behind earlier writes: the attempt may have ended meanwhile.
         if (closed) return;
-        if (!(await writeCheckpoint(cluster, cp))) {
-          log.warn("a later attempt has checkpointed this task; checkpoint dropped");
-          return;
-        }
+        if (!(await writeCheckpoint(cluster, cp, () => closed, log))) return;
         publish({ ...envelope(o.sender), kind: "checkpointed", task_id: taskId, attempt, node_id: nodeId });
       });
       // Marked handled: a skill that does not await its checkpoint must not crash the worker

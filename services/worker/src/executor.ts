@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import {
   decode,
   ensureDurable,
@@ -48,8 +49,19 @@ interface Attempt {
 /** The attempt is not the task's failure: the worker under it stopped (the scheduler places it again, not counted). */
 const WORKER_STOPPING: TaskError = { code: "OC-6009", message: "worker stopping", retryable: true };
 
+/** A dispatch that reaches a draining worker goes straight back (not counted against the task). */
+const WORKER_DRAINING: TaskError = { code: "OC-6009", message: "worker draining", retryable: true };
+
 /** How long one pull waits for dispatches before asking again. */
 const FETCH_EXPIRES_MS = 5000;
+
+/** `worker.skill_threads`, with 0 resolved: a thread per core (at least 2), never more than slots. */
+export function skillThreads(configured: number, slots: number): number {
+  const wanted = configured > 0 ? configured : Math.max(2, availableParallelism());
+  return Math.max(1, Math.min(wanted, slots));
+}
+/** Empty fetches in a row, while the server says dispatches wait, before the consumer is renewed. */
+const STALL_STRIKES = 2;
 
 /**
  * Takes this node's dispatches from its durable consumer, never more than it has free slots for,
@@ -58,26 +70,41 @@ const FETCH_EXPIRES_MS = 5000;
 export class Executor {
   readonly #o: ExecutorOptions;
   readonly #capacity: number;
-  /** The threads module skills run in, at most one per task slot. */
+  /** The threads module skills run in (`worker.skill_threads`), shared by the task slots. */
   readonly #modules: ModulePool;
   readonly #attempts = new Map<string, Attempt>();
+  /** Attempts whose skill has ended and whose report is on its way: still listed in heartbeats. */
+  readonly #reporting = new Set<string>();
   readonly #work = new Set<Promise<void>>();
   readonly #stop = new AbortController();
   #busy = 0;
+  /** Set while draining: new dispatches are handed back at once, running attempts go on. */
+  #draining = false;
+  /** Wakes whoever waits for the running attempts to end. */
+  #idle: (() => void) | undefined;
   #wake: (() => void) | undefined;
   #batch: Batch | undefined;
+  /** Empty fetches in a row while dispatches waited (see #stalled). */
+  #emptyWithPending = 0;
   #cancels: Subscription | undefined;
   #loop: Promise<void> | undefined;
 
   constructor(options: ExecutorOptions) {
     this.#o = options;
     this.#capacity = options.ctx.config.worker.max_concurrent_tasks;
-    this.#modules = new ModulePool({ maxThreads: this.#capacity, log: options.log });
+    const threads = skillThreads(options.ctx.config.worker.skill_threads, this.#capacity);
+    this.#modules = new ModulePool({
+      maxThreads: threads,
+      attemptsPerThread: Math.ceil(this.#capacity / threads),
+      log: options.log,
+    });
   }
 
   /** Task ids of the attempts running now (fenced and started). */
   running(): string[] {
-    return [...this.#attempts.values()].filter((a) => a.started).map((a) => a.taskId);
+    const ids = new Set(this.#reporting);
+    for (const a of this.#attempts.values()) if (a.started) ids.add(a.taskId);
+    return [...ids];
   }
 
   async start(): Promise<void> {
@@ -90,6 +117,20 @@ export class Executor {
       },
     });
     this.#loop = this.#pull();
+  }
+
+  /**
+   * Takes no new work (a dispatch that still arrives is handed back, OC-6009) and resolves once
+   * no attempt runs, or when `signal` aborts (the grace period is over, or the operator hurries).
+   */
+  async drain(signal: AbortSignal): Promise<void> {
+    this.#draining = true;
+    while (this.#attempts.size > 0 && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        this.#idle = resolve;
+        signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+    }
   }
 
   /**
@@ -176,7 +217,13 @@ export class Executor {
         });
         this.#batch = batch;
         if (stopped.aborted) batch.stop();
-        for await (const m of batch) this.#take(m);
+        let received = 0;
+        for await (const m of batch) {
+          received += 1;
+          this.#take(m);
+        }
+        if (received > 0) this.#emptyWithPending = 0;
+        else if (!stopped.aborted && (await this.#stalled(consumer))) consumer = undefined;
       } catch (err) {
         if (stopped.aborted) break;
         this.#o.log.warn(
@@ -190,6 +237,33 @@ export class Executor {
         this.#batch = undefined;
       }
     }
+  }
+
+  /**
+   * After a fetch that brought nothing: whether the consumer is stuck (the server says dispatches
+   * wait for this node, yet fetches come back empty, as a 2.9 server can do after a consumer
+   * leader change). Twice in a row, it is renewed: deleted and made again, which delivers what
+   * waits in the work-queue stream at once.
+   */
+  async #stalled(consumer: Consumer): Promise<boolean> {
+    const info = await consumer.info().catch(() => undefined);
+    if (!info || info.num_pending === 0) {
+      this.#emptyWithPending = 0;
+      return false;
+    }
+    this.#emptyWithPending += 1;
+    if (this.#emptyWithPending < STALL_STRIKES) return false;
+    this.#emptyWithPending = 0;
+    const { jsm, names } = this.#o.ctx.cluster;
+    this.#o.log.warn(
+      { pending: info.num_pending, error_code: "OC-2001" },
+      "dispatches wait but fetches bring none; renewing this node's consumer",
+    );
+    await jsm.consumers
+      .delete(names.streams.dispatch, names.consumers.node(this.#o.nodeId))
+      .catch(() => undefined);
+    await this.#ensureConsumer().catch(() => undefined);
+    return true;
   }
 
   #take(m: JsMsg): void {
@@ -208,6 +282,26 @@ export class Executor {
     }
     // At most once: the scheduler, not redelivery, brings lost work back.
     m.ack();
+    if (this.#draining) {
+      const { task, attempt } = d.value;
+      const head = {
+        ...envelope(this.#o.ctx.sender),
+        task_id: task.task_id,
+        attempt,
+        node_id: this.#o.nodeId,
+      };
+      void publishReportOnce(
+        this.#o.ctx.cluster,
+        { ...head, kind: "failed", error: WORKER_DRAINING, duration_ms: 0 },
+        5000,
+      ).catch((err: unknown) =>
+        this.#o.log.warn(
+          { task_id: task.task_id, error: errorMessage(err) },
+          "could not hand back a dispatch while draining; the scheduler reclaims it after dispatch_timeout",
+        ),
+      );
+      return;
+    }
     this.#busy += 1;
     const p = this.#attempt(d.value)
       .catch((err: unknown) =>
@@ -238,18 +332,27 @@ export class Executor {
     };
     this.#attempts.set(a.taskId, a);
     try {
+      // The last checkpoint is read alongside the fence, not after it: one round trip less. A first
+      // attempt has none to read (attempt numbers never restart, not even on a manual retry).
+      const checkpoint =
+        attempt > 1 ? readLastCheckpoint(this.#o.ctx.cluster, task.task_id, log) : Promise.resolve(undefined);
       const skip = await fence(this.#o.ctx.cluster, this.#o.nodeId, dispatch);
       if (skip) {
         log.debug({ reason: skip }, "stale dispatch skipped");
         return;
       }
-      await this.#execute(a, dispatch, log);
+      await this.#execute(a, dispatch, checkpoint, log);
     } finally {
       this.#forget(a);
     }
   }
 
-  async #execute(a: Attempt, { task, attempt }: TaskDispatch, log: Logger): Promise<void> {
+  async #execute(
+    a: Attempt,
+    { task, attempt }: TaskDispatch,
+    checkpoint: Promise<unknown>,
+    log: Logger,
+  ): Promise<void> {
     const { ctx } = this.#o;
     const maxResultBytes = ctx.config.tasks.max_result_bytes;
     const began = performance.now();
@@ -263,7 +366,9 @@ export class Executor {
       task.timeout_ms,
     );
     a.started = true;
-    await publishReport(this.#o.ctx.cluster, { ...this.#head(a), kind: "started" }, log);
+    // The skill starts without waiting for the stream's ack of this report; the outcome's report
+    // waits for it, so the scheduler never reads them out of order.
+    const startedReport = publishReport(this.#o.ctx.cluster, { ...this.#head(a), kind: "started" }, log);
     let outcome: Outcome = failure("OC-5000", "not run", true);
     let actx: AttemptContext | undefined;
     try {
@@ -278,7 +383,7 @@ export class Executor {
           attempt,
           payload: task.payload,
           signal: a.controller.signal,
-          lastCheckpoint: runnable ? await readLastCheckpoint(ctx.cluster, task.task_id, log) : undefined,
+          lastCheckpoint: runnable ? await checkpoint : undefined,
           log,
           allowedCommands: ctx.config.worker.allowed_commands,
         });
@@ -303,13 +408,20 @@ export class Executor {
       clearTimeout(timer);
       actx?.close();
     }
+    await startedReport;
     if (a.abortedWith) outcome = { ok: false, error: a.abortedWith };
     else if (outcome.ok) outcome = checkResult(outcome.result, maxResultBytes);
     const duration_ms = Math.round(performance.now() - began);
     // Before the report: the scheduler may dispatch the next attempt here as soon as it reads it.
     this.#forget(a);
     if (a.reported) return;
-    await reportOutcome(ctx.cluster, this.#head(a), outcome, duration_ms, log);
+    // Listed in heartbeats until the report is out, so the scheduler never takes it for lost.
+    this.#reporting.add(a.taskId);
+    try {
+      await reportOutcome(ctx.cluster, this.#head(a), outcome, duration_ms, log);
+    } finally {
+      this.#reporting.delete(a.taskId);
+    }
   }
 
   #head(a: Attempt) {
@@ -323,6 +435,10 @@ export class Executor {
 
   #forget(a: Attempt): void {
     if (this.#attempts.get(a.taskId) === a) this.#attempts.delete(a.taskId);
+    if (this.#attempts.size === 0) {
+      this.#idle?.();
+      this.#idle = undefined;
+    }
   }
 
   #abort(a: Attempt, error: TaskError): void {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { encode, errorMessage, type ServiceContext } from "@openclaw/bus";
+import { encode, errorMessage, publishDrain, type ServiceContext } from "@openclaw/bus";
 import {
   CLUSTER_VERSION,
   EMPTY_LOAD,
@@ -27,10 +27,14 @@ export interface Worker {
   /** Task ids of the attempts running now. */
   running(): string[];
   /**
-   * Stops taking work, aborts running attempts (reported lost, OC-6009, so the scheduler places
-   * them again without counting them), leaves the cluster (tells the registry) and stops heartbeating.
+   * Drains, then leaves: asks the cluster to place nothing new here, waits up to
+   * `worker.drain_timeout` for running attempts to finish, aborts the rest (reported lost,
+   * OC-6009, so the scheduler places them again from their last checkpoint without counting
+   * them), leaves the cluster (tells the registry) and stops heartbeating.
    */
   stop(reason?: string): Promise<void>;
+  /** Cuts a drain in progress short: hands the running attempts back now. */
+  hurry(): void;
   /**
    * For a process about to exit in an unknown state (an uncaught exception): stops taking work
    * and heartbeating, and reports every running attempt lost (OC-6009) at once, without waiting
@@ -186,9 +190,38 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
     "worker started",
   );
 
+  const hurry = new AbortController();
+  let stopping: Promise<void> | undefined;
+
+  /** Stop placements here (the registry marks the node drained) and let running attempts end. */
+  async function drainSelf(reason: string): Promise<void> {
+    const running = executor.running().length;
+    // Nothing runs: nothing to drain (dispatches still arriving are taken back at the stop).
+    if (running === 0) return;
+    // Draining starts here, before the announcement: a dispatch arriving meanwhile goes back.
+    // A plain timer (not AbortSignal.timeout/any, whose signals Node 20 may collect unfired).
+    const timer = setTimeout(() => hurry.abort(), w.drain_timeout);
+    const drained = executor.drain(hurry.signal);
+    try {
+      await publishDrain(cluster, ctx.sender, { nodeId, draining: true, reason, session });
+    } catch (err) {
+      nodeLog.warn({ error: errorMessage(err) }, "could not announce the drain; draining anyway");
+    }
+    nodeLog.info(
+      { running, drain_timeout_ms: w.drain_timeout },
+      "draining: no new tasks; waiting for the running ones",
+    );
+    await drained;
+    clearTimeout(timer);
+    const left = executor.running().length;
+    if (left > 0) nodeLog.warn({ handed_back: left }, "drain time is up; handing the rest back");
+    else nodeLog.info("drained: every running task finished");
+  }
+
   return {
     nodeId,
     session,
+    hurry: () => hurry.abort(),
     descriptor: () => current,
     running: () => executor.running(),
     async emergencyStop(reason, timeoutMs = 1000) {
@@ -200,27 +233,34 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
       nodeLog.warn({ reason, reported }, "emergency stop: running attempts reported lost");
       return reported;
     },
-    async stop(reason = "shutdown") {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(beat);
-      clearInterval(poll);
-      commands.unsubscribe();
-      await executor.stop();
-      await Promise.all(inflight);
-      const msg: NodeLeave = { ...envelope(ctx.sender), node_id: nodeId, session, reason };
-      try {
-        await cluster.js.publish(names.subjects.nodeMessage(nodeId, "leave"), encode(msg), {
-          msgID: msg.id,
-          timeout: 5000,
-        });
-        nodeLog.info({ reason }, "left the cluster");
-      } catch (err) {
-        nodeLog.warn(
-          { error: (err as Error).message },
-          "could not announce leave; the health monitor will time the node out",
-        );
-      }
+    stop(reason = "shutdown") {
+      stopping ??= leave(reason);
+      return stopping;
     },
   };
+
+  async function leave(reason: string): Promise<void> {
+    if (stopped) return;
+    // Heartbeats go on while draining, so the node is not taken for dead meanwhile.
+    await drainSelf(reason);
+    stopped = true;
+    clearInterval(beat);
+    clearInterval(poll);
+    commands.unsubscribe();
+    await executor.stop();
+    await Promise.all(inflight);
+    const msg: NodeLeave = { ...envelope(ctx.sender), node_id: nodeId, session, reason };
+    try {
+      await cluster.js.publish(names.subjects.nodeMessage(nodeId, "leave"), encode(msg), {
+        msgID: msg.id,
+        timeout: 5000,
+      });
+      nodeLog.info({ reason }, "left the cluster");
+    } catch (err) {
+      nodeLog.warn(
+        { error: (err as Error).message },
+        "could not announce leave; the health monitor will time the node out",
+      );
+    }
+  }
 }

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decode, encode, type ServiceContext } from "@openclaw/bus";
-import { Checkpoint, envelope, type TaskDispatch } from "@openclaw/protocol";
+import { Checkpoint, envelope, NodeDrain, type TaskDispatch } from "@openclaw/protocol";
 import { type NatsServer, startNatsServer, uniquePrefix, waitFor } from "@openclaw/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -368,18 +368,61 @@ describe("checkpoints and load", () => {
     }
   });
 
-  it("aborts what runs when it stops and reports it lost (OC-6009, retryable), so the scheduler moves it without counting it", async () => {
-    const w3 = await startTestWorker(nats.url, prefix, { node_id: "w3", skills_dir: FIXTURE_SKILLS });
+  it("drains when it stops: announces the drain, then after drain_timeout aborts what still runs and reports it lost (OC-6009), so the scheduler moves it without counting it", async () => {
+    const w3 = await startTestWorker(nats.url, prefix, {
+      node_id: "w3",
+      skills_dir: FIXTURE_SKILLS,
+      drain_timeout: "1s",
+    });
+    const drains: NodeDrain[] = [];
+    const sub = schedCtx.cluster.nc.subscribe(schedCtx.cluster.names.subjects.nodeMessage("w3", "drain"), {
+      callback: (_err, m) => {
+        const d = decode(NodeDrain, m.data);
+        if (d.ok) drains.push(d.value);
+      },
+    });
+    await schedCtx.cluster.nc.flush();
     const id = taskId("stop");
     await sched.dispatch("w3", taskSpec(id, "hang", null));
     await sched.report(id, "started");
+    const began = performance.now();
     await w3.worker.stop();
     await w3.ctx.close();
+    // The grace period was given (the skill never ends by itself), then it was handed back.
+    expect(performance.now() - began).toBeGreaterThanOrEqual(900);
     expect(await sched.outcome(id)).toMatchObject({
       kind: "failed",
       node_id: "w3",
       error: { code: "OC-6009", message: "worker stopping", retryable: true },
     });
+    expect(drains).toEqual([
+      expect.objectContaining({ node_id: "w3", draining: true, session: w3.worker.session }),
+    ]);
+    sub.unsubscribe();
+  });
+
+  it("drains when it stops: a running task finishes within drain_timeout, and a dispatch that arrives meanwhile goes straight back (OC-6009)", async () => {
+    const w5 = await startTestWorker(nats.url, prefix, {
+      node_id: "w5",
+      skills_dir: dir,
+      drain_timeout: "30s",
+    });
+    try {
+      const slow = taskId("drain");
+      await sched.dispatch("w5", taskSpec(slow, "sleep", { ms: 1500, steps: 3 }));
+      await sched.report(slow, "started");
+      const stopping = w5.worker.stop();
+      const late = taskId("late");
+      await sched.dispatch("w5", taskSpec(late, "echo", { v: 1 }));
+      expect(await sched.outcome(late)).toMatchObject({
+        kind: "failed",
+        error: { code: "OC-6009", message: "worker draining", retryable: true },
+      });
+      await stopping;
+      expect(await sched.outcome(slow)).toMatchObject({ kind: "succeeded", result: { steps: 3 } });
+    } finally {
+      await w5.ctx.close();
+    }
   });
 
   it("on an emergency stop, reports every running attempt lost at once, without waiting for the skills", async () => {
@@ -434,6 +477,50 @@ describe("checkpoint writes end with their attempt", () => {
     expect(await revision(id)).toBe(after);
     await logged("checkpoint writes still queued at the end of the attempt; the rest are dropped", id);
   });
+});
+
+describe("a stalled dispatch consumer", () => {
+  it("is renewed when fetches bring nothing while dispatches wait, and the waiting ones then run", async () => {
+    const node = "w-stall";
+    const { jsm, js, names } = schedCtx.cluster;
+    const stream = names.streams.dispatch;
+    const durable = names.consumers.node(node);
+    // A consumer that cannot deliver: one message may be out unacknowledged, and someone else holds it.
+    await jsm.consumers.add(stream, {
+      durable_name: durable,
+      ack_policy: "explicit" as never,
+      deliver_policy: "all" as never,
+      filter_subject: names.subjects.dispatch(node),
+      max_ack_pending: 1,
+      ack_wait: 120_000_000_000,
+    });
+    const held = taskId("echo");
+    await sched.dispatch(node, taskSpec(held, "echo", "held"));
+    const taken = await (await js.consumers.get(stream, durable)).next({ expires: 5000 });
+    expect(taken).toBeTruthy();
+    const waiting = taskId("echo");
+    await sched.dispatch(node, taskSpec(waiting, "echo", "waiting"));
+    const stalled = await startTestWorker(nats.url, prefix, {
+      node_id: node,
+      skills_dir: dir,
+      max_concurrent_tasks: 2,
+    });
+    try {
+      await waitFor(
+        () =>
+          stalled.lines.find(
+            (l) => l.message === "dispatches wait but fetches bring none; renewing this node's consumer",
+          ),
+        { timeout: 30_000, message: "the stalled consumer was never renewed" },
+      );
+      expect(await sched.outcome(waiting)).toMatchObject({ kind: "succeeded", result: "waiting" });
+      // The held dispatch was never acknowledged: the renewed consumer delivers it too.
+      expect(await sched.outcome(held)).toMatchObject({ kind: "succeeded", result: "held" });
+    } finally {
+      await stalled.worker.stop();
+      await stalled.ctx.close();
+    }
+  }, 60_000);
 });
 
 describe("after all of it", () => {

@@ -261,4 +261,55 @@ describe("a module skill in a pooled thread", () => {
       expect(performance.now() - began).toBeLessThan(8000); // ended, not left running
     }
   });
+
+  it("shares a thread among up to attemptsPerThread attempts of one file, side by side", async () => {
+    const p = pool({ maxThreads: 2, attemptsPerThread: 3 });
+    // Each attempt says how many ran at once in its thread.
+    const file = skill(
+      "let now = 0, most = 0;\nexport async function run() { now += 1; most = Math.max(most, now); await new Promise((r) => setTimeout(r, 150)); now -= 1; return most; }\n",
+    );
+    const { ctx } = fakeContext();
+    const all = await Promise.all(Array.from({ length: 6 }, () => runModule(file, ctx, p)));
+    expect(all.every((o) => o.ok)).toBe(true);
+    expect(p.size).toBe(2);
+    // Six attempts on two threads at once: three in each, not one after another.
+    expect(Math.max(...all.map((o) => (o.ok ? Number(o.result) : 0)))).toBe(3);
+  });
+
+  it("hands back every attempt on a shared thread that one of them brought down (OC-6009)", async () => {
+    const p = pool({ maxThreads: 1, attemptsPerThread: 2 });
+    const file = skill(
+      "export async function run(input) { if (input.crash) setTimeout(() => { throw new Error('boom'); }, 50); await new Promise((r) => setTimeout(r, 300)); return 'ok'; }\n",
+    );
+    const quiet = runModule(file, fakeContext({ payload: { crash: false } }).ctx, p);
+    const crashing = runModule(file, fakeContext({ payload: { crash: true } }).ctx, p);
+    for (const out of await Promise.all([quiet, crashing])) {
+      expect(out).toMatchObject({ ok: false, error: { code: "OC-6009", retryable: true } });
+      expect(out.ok ? "" : out.error.message).toContain("boom");
+    }
+    // A fresh thread for what comes next.
+    expect(await runModule(file, fakeContext({ payload: { crash: false } }).ctx, p)).toEqual({
+      ok: true,
+      result: "ok",
+    });
+  });
+
+  it("ends a stuck attempt after the grace while its thread-mates finish, then closes the thread", async () => {
+    const p = pool({ maxThreads: 1, attemptsPerThread: 2, abortGraceMs: 200 });
+    const file = skill(
+      "export function run(input) { return input.stuck ? new Promise(() => {}) : new Promise((r) => setTimeout(() => r('done'), 600)); }\n",
+    );
+    const controller = new AbortController();
+    const stuck = runModule(
+      file,
+      fakeContext({ payload: { stuck: true }, signal: controller.signal }).ctx,
+      p,
+    );
+    const mate = runModule(file, fakeContext({ payload: { stuck: false } }).ctx, p);
+    setTimeout(() => controller.abort(), 100);
+    expect(await stuck).toMatchObject({ ok: false, error: { code: "OC-6005" } });
+    expect(await mate).toEqual({ ok: true, result: "done" });
+    // The thread with the stuck attempt on it takes nothing more, and is gone once its mate ended.
+    expect(p.size).toBe(0);
+  });
 });

@@ -27,8 +27,13 @@ export const ABORT_GRACE_MS = 1000;
 export const IDLE_THREAD_MS = 60_000;
 
 export interface ModulePoolOptions {
-  /** At most this many threads in all (the worker's `max_concurrent_tasks`). */
+  /** At most this many threads in all. */
   maxThreads: number;
+  /**
+   * Attempts one thread runs side by side. 1 isolates every attempt in a thread of its own;
+   * more share a thread (and its memory and start-up) among attempts of one module. @default 1
+   */
+  attemptsPerThread?: number;
   /** Where a thread that fails between attempts is reported. */
   log: Logger;
   /** @default MODULE_THREAD_LIMITS */
@@ -52,7 +57,10 @@ interface Thread {
   key: string;
   file: string;
   worker: Worker;
-  active?: Active;
+  /** The attempts running on it, by run id. */
+  active: Map<number, Active>;
+  /** Takes no more attempts; ends once those it runs are over (a stuck attempt, a changed file). */
+  retiring: boolean;
   gone: boolean;
   idleSince: number;
   idleTimer?: NodeJS.Timeout;
@@ -82,13 +90,16 @@ let tsxApiUrl: string | undefined;
 
 /**
  * Runs module skills in long-lived threads (`node:worker_threads`), kept per module file and its
- * mtime: a thread imports its module once and runs one attempt at a time, many in its life. An
- * attempt takes an idle thread of its file or starts one (at most `maxThreads` in all, closing the
- * longest idle thread of another file when full); threads idle for `idleMs` are closed.
+ * mtime: a thread imports its module once and runs up to `attemptsPerThread` attempts side by
+ * side, many in its life. An attempt takes an idle thread of its file, else starts one while under
+ * `maxThreads` (closing the longest idle thread of another file when full), else shares the least
+ * busy thread of its file that has room; threads idle for `idleMs` are closed.
  *
  * Whatever escapes a skill's `run` (an uncaught exception, an unhandled rejection,
- * `process.exit()`, running out of memory) ends only its thread: the attempt running on it fails
- * with OC-6001, and a thread failing between attempts is just discarded.
+ * `process.exit()`, running out of memory) ends only its thread. An attempt alone on it fails with
+ * OC-6001; attempts sharing it are reported lost (OC-6009: which one broke it cannot be told, and
+ * the others are placed again without using up an attempt). A thread failing between attempts is
+ * just discarded.
  */
 export class ModulePool {
   readonly #o: ModulePoolOptions;
@@ -177,19 +188,19 @@ export class ModulePool {
         ctx,
         file,
         finish: (out, keep) => {
-          if (thread.active !== active) return;
-          thread.active = undefined;
+          if (thread.active.get(run) !== active) return;
+          thread.active.delete(run);
           clearTimeout(grace);
           signal.removeEventListener("abort", onAbort);
-          if (keep && !thread.gone && !this.#closed && this.#latest.get(thread.file) === thread.key) {
-            this.#release(thread);
-          } else {
-            this.#discard(thread);
-          }
+          // Not fit for more (a stuck attempt may still run on it): it ends once the others have.
+          if (!keep || this.#closed || this.#latest.get(thread.file) !== thread.key) thread.retiring = true;
+          if (thread.active.size > 0) this.#wake();
+          else if (thread.retiring || thread.gone) this.#discard(thread);
+          else this.#release(thread);
           resolve(signal.aborted ? aborted : out);
         },
       };
-      thread.active = active;
+      thread.active.set(run, active);
       signal.addEventListener("abort", onAbort, { once: true });
       const c = ctx.config.allowedCommands;
       const sent = this.#tell(thread, {
@@ -212,25 +223,41 @@ export class ModulePool {
     });
   }
 
-  /** An idle thread for `key`, or a new one; undefined when `signal` aborts while waiting for room. */
+  /** A thread for `key` with room, or a new one; undefined when `signal` aborts while waiting for room. */
   async #acquire(file: string, key: string, tsxApi: string | undefined, signal: AbortSignal) {
+    const per = Math.max(1, this.#o.attemptsPerThread ?? 1);
     for (;;) {
       if (signal.aborted) return undefined;
       if (this.#closed) throw new Error("the worker is stopping");
+      let idle: Thread | undefined;
+      let roomy: Thread | undefined;
       let oldest: Thread | undefined;
       for (const t of this.#threads) {
-        if (t.active) continue;
+        if (t.retiring) continue;
         if (t.key === key) {
-          clearTimeout(t.idleTimer);
-          t.worker.ref();
-          return t;
+          if (t.active.size === 0) idle ??= t;
+          else if (t.active.size < per && (!roomy || t.active.size < roomy.active.size)) roomy = t;
+          continue;
         }
-        if (t.file === file) this.#discard(t);
-        else if (!oldest || t.idleSince < oldest.idleSince) oldest = t;
+        // A thread of an older version of this file: closed now if idle, else once it is.
+        if (t.file === file) {
+          if (t.active.size === 0) this.#discard(t);
+          else t.retiring = true;
+        } else if (t.active.size === 0 && (!oldest || t.idleSince < oldest.idleSince)) oldest = t;
+      }
+      const take = idle ?? (this.#threads.size < this.#o.maxThreads ? undefined : roomy);
+      if (take) {
+        clearTimeout(take.idleTimer);
+        take.worker.ref();
+        return take;
       }
       if (this.#threads.size >= this.#o.maxThreads && oldest) this.#discard(oldest);
       if (this.#threads.size < this.#o.maxThreads) return this.#spawn(file, key, tsxApi);
-      // Every thread is busy (some ending after an abort): wait for one to come free.
+      if (roomy) {
+        roomy.worker.ref();
+        return roomy;
+      }
+      // Every thread is full (some ending after an abort): wait for room.
       await new Promise<void>((resolve) => {
         this.#waiters.push(resolve);
         signal.addEventListener("abort", () => resolve(), { once: true });
@@ -245,38 +272,47 @@ export class ModulePool {
       workerData: data,
       resourceLimits: this.#o.resourceLimits ?? MODULE_THREAD_LIMITS,
     });
-    const t: Thread = { key, file, worker, gone: false, idleSince: 0 };
+    const t: Thread = { key, file, worker, active: new Map(), retiring: false, gone: false, idleSince: 0 };
     this.#threads.add(t);
     worker.on("message", (batch: FromThread[]) => {
       for (const m of batch) this.#handle(t, m);
     });
     worker.on("error", (err) => this.#crashed(t, `the skill's thread failed: ${err.message}`, true));
     worker.on("messageerror", (err) =>
-      (t.active?.ctx.log ?? this.#o.log).debug(
-        { error: errorMessage(err) },
-        "a message from a skill's thread could not be read",
-      ),
+      this.#o.log.debug({ error: errorMessage(err) }, "a message from a skill's thread could not be read"),
     );
     worker.on("exit", (code) => {
-      if (t.active) {
-        t.active.finish(
-          failure(
-            "OC-6001",
-            `the skill's thread exited (code ${code}) before run settled: did the skill call process.exit()?`,
-            true,
-          ),
-          false,
-        );
-      }
+      this.#failAll(
+        t,
+        `the skill's thread exited (code ${code}) before run settled: did the skill call process.exit()?`,
+        true,
+      );
       this.#discard(t);
     });
     return t;
   }
 
-  /** The thread failed: the attempt on it fails with OC-6001; an idle one is just discarded. */
+  /** The attempts on a failed thread end: alone, it fails (OC-6001); sharing it, each is lost (OC-6009). */
+  #failAll(t: Thread, message: string, retryable: boolean): void {
+    const all = [...t.active.values()];
+    for (const a of all) {
+      a.finish(
+        all.length === 1
+          ? failure("OC-6001", message, retryable)
+          : failure(
+              "OC-6009",
+              `lost with the skill's thread it shared with other attempts: ${message}`,
+              true,
+            ),
+        false,
+      );
+    }
+  }
+
+  /** The thread failed: the attempts on it end (see #failAll); an idle one is just discarded. */
   #crashed(t: Thread, message: string, retryable: boolean): void {
-    if (t.active) {
-      t.active.finish(failure("OC-6001", message, retryable), false);
+    if (t.active.size > 0) {
+      this.#failAll(t, message, retryable);
     } else if (!t.gone) {
       this.#o.log.warn(
         { error_code: "OC-6001", error: message, file: t.file },
@@ -294,9 +330,9 @@ export class ModulePool {
       this.#crashed(t, `${m.what} in the skill's thread: ${message}`, retryable);
       return;
     }
-    const a = t.active;
     // What an attempt that has ended left behind is dropped.
-    if (!a || m.run !== a.run) return;
+    const a = t.active.get(m.run);
+    if (!a) return;
     const { ctx } = a;
     switch (m.t) {
       case "progress":
@@ -351,7 +387,7 @@ export class ModulePool {
     t.idleSince = performance.now();
     t.worker.unref();
     t.idleTimer = setTimeout(() => {
-      if (!t.active) this.#discard(t);
+      if (t.active.size === 0) this.#discard(t);
     }, this.#o.idleMs ?? IDLE_THREAD_MS);
     t.idleTimer.unref();
     this.#wake();
