@@ -8,6 +8,7 @@ import {
   publishLeaderElected,
   publishNodeEvent,
   type ServiceContext,
+  serveElection,
   watchBucket,
 } from "@openclaw/bus";
 import { envelope, type NodeEvent, NodeHealthRecord, NodeHeartbeat, NodeRecord } from "@openclaw/protocol";
@@ -185,6 +186,7 @@ export async function startHealthMonitor(ctx: ServiceContext): Promise<HealthMon
   // Know every node before leading, or a new leader would judge a table it has not read yet.
   await nodes.ready;
 
+  serveElection(ctx, lease); // oclaw elect: the leader steps down on request
   lease.start();
   const timer = setInterval(() => void runCheck(), config.coordinator.heartbeat_check_interval);
   log.info(

@@ -2,6 +2,7 @@ import {
   EMPTY_LOAD,
   EMPTY_STATS,
   type NodeDescriptor,
+  type NodeDrain,
   type NodeHeartbeat,
   type NodeLeave,
   type NodeRecord,
@@ -11,7 +12,8 @@ import {
 export type NodeMessage =
   | { kind: "register"; body: NodeRegister }
   | { kind: "heartbeat"; body: NodeHeartbeat }
-  | { kind: "leave"; body: NodeLeave };
+  | { kind: "leave"; body: NodeLeave }
+  | { kind: "drain"; body: NodeDrain };
 
 export type NodeEventKind = "joined" | "updated" | "left";
 
@@ -45,6 +47,8 @@ export function applyNodeMessage(
       const node = msg.body.node;
       const rejoin = !current || current.state === "left" || current.node.session !== node.session;
       if (rejoin) {
+        // An operator's drain outlives the process; a worker's own drain ends with its session.
+        const drain = current?.drain && current.drain.session === null ? current.drain : null;
         return {
           action: "write",
           record: {
@@ -58,7 +62,9 @@ export function applyNodeMessage(
             stats: current?.stats ?? EMPTY_STATS,
             membership_seq: seq,
             heartbeat_seq: current?.heartbeat_seq ?? 0,
-            pending_event: { kind: "joined", seq, reason: "" },
+            drain,
+            drain_seq: current?.drain_seq ?? 0,
+            pending_event: { kind: "joined", seq, reason: drain ? `drained: ${drain.reason}` : "" },
           },
         };
       }
@@ -91,6 +97,8 @@ export function applyNodeMessage(
         },
       };
     }
+    case "drain":
+      return applyDrain(current, msg.body, seq, at);
     case "leave": {
       const leave = msg.body;
       if (current && seq <= current.membership_seq) return { action: "ignore", why: "already applied" };
@@ -110,6 +118,24 @@ export function applyNodeMessage(
       };
     }
   }
+}
+
+/** Drain or undrain; a worker's own drain applies only to the session that sent it. */
+function applyDrain(current: NodeRecord | undefined, d: NodeDrain, seq: number, at: string): Outcome {
+  if (!current) return { action: "ignore", why: "unknown node" };
+  if (seq <= current.drain_seq) return { action: "ignore", why: "already applied" };
+  if (d.session !== null && d.session !== current.node.session)
+    return { action: "ignore", why: "drain from a stale session" };
+  if (!d.draining && current.drain === null)
+    return { action: "write", record: { ...current, drain_seq: seq } };
+  const drain = d.draining
+    ? { since: current.drain?.since ?? at, reason: d.reason || "drained", session: d.session }
+    : null;
+  const reason = drain ? `draining: ${drain.reason}` : "undrained";
+  return {
+    action: "write",
+    record: { ...current, drain, drain_seq: seq, pending_event: { kind: "updated", seq, reason } },
+  };
 }
 
 function later(a: string | null, b: string): string {

@@ -11,6 +11,7 @@ import {
 } from "@openclaw/bus";
 import {
   envelope,
+  NodeDrain,
   type NodeEvent,
   NodeHeartbeat,
   NodeLeave,
@@ -23,7 +24,12 @@ export interface Registry {
   stop(): Promise<void>;
 }
 
-const SCHEMAS = { register: NodeRegister, heartbeat: NodeHeartbeat, leave: NodeLeave } as const;
+const SCHEMAS = {
+  register: NodeRegister,
+  heartbeat: NodeHeartbeat,
+  leave: NodeLeave,
+  drain: NodeDrain,
+} as const;
 /** A worker is asked to re-register at most this often. */
 const REREGISTER_EVERY_MS = 5000;
 

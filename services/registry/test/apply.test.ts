@@ -33,6 +33,11 @@ const leave = (session = "s1"): NodeMessage => ({
   body: { ...envelope(sender), node_id: "w1", session, reason: "bye" },
 });
 
+const drain = (draining: boolean, session: string | null = null, reason = "kernel upgrade"): NodeMessage => ({
+  kind: "drain",
+  body: { ...envelope(sender), node_id: "w1", draining, reason, session },
+});
+
 function written(o: ReturnType<typeof applyNodeMessage>): NodeRecord {
   if (o.action !== "write") throw new Error(`expected a write, got ${o.action}`);
   return o.record;
@@ -128,6 +133,48 @@ describe("registry: applying node messages", () => {
     expect(applyNodeMessage(beat, heartbeat("s1", 3), 8, T1)).toEqual({
       action: "ignore",
       why: "already applied",
+    });
+  });
+
+  describe("drain", () => {
+    const joined = () => ({
+      ...written(applyNodeMessage(undefined, register(node("s1")), 1, T0)),
+      pending_event: null,
+    });
+
+    it("an operator's drain marks the node drained with an update event, survives a restart of its worker, and ends with an undrain", () => {
+      const drained = written(applyNodeMessage(joined(), drain(true), 2, T1));
+      expect(drained.drain).toEqual({ since: T1, reason: "kernel upgrade", session: null });
+      expect(drained.pending_event).toEqual({ kind: "updated", seq: 2, reason: "draining: kernel upgrade" });
+      const restarted = written(
+        applyNodeMessage({ ...drained, pending_event: null }, register(node("s2")), 3, T1),
+      );
+      expect(restarted.drain).toEqual(drained.drain);
+      expect(restarted.pending_event?.reason).toBe("drained: kernel upgrade");
+      const undrained = written(applyNodeMessage({ ...restarted, pending_event: null }, drain(false), 4, T1));
+      expect(undrained.drain).toBeNull();
+      expect(undrained.pending_event).toEqual({ kind: "updated", seq: 4, reason: "undrained" });
+    });
+
+    it("a worker's own drain applies to its session only, and ends when a new process registers", () => {
+      const rec = joined();
+      expect(applyNodeMessage(rec, drain(true, "old-session"), 2, T1)).toMatchObject({ action: "ignore" });
+      const drained = written(applyNodeMessage(rec, drain(true, "s1", "SIGTERM"), 2, T1));
+      expect(drained.drain).toEqual({ since: T1, reason: "SIGTERM", session: "s1" });
+      const next = written(
+        applyNodeMessage({ ...drained, pending_event: null }, register(node("s2")), 3, T1),
+      );
+      expect(next.drain).toBeNull();
+    });
+
+    it("ignores a replayed or older drain message, and a drain of an unknown node", () => {
+      const drained = written(applyNodeMessage(joined(), drain(true), 5, T1));
+      expect(applyNodeMessage(drained, drain(false), 5, T1)).toMatchObject({ action: "ignore" });
+      expect(applyNodeMessage(drained, drain(false), 4, T1)).toMatchObject({ action: "ignore" });
+      expect(applyNodeMessage(undefined, drain(true), 6, T1)).toMatchObject({ action: "ignore" });
+      // A register handled in between does not hide a later drain.
+      const reg = written(applyNodeMessage({ ...drained, pending_event: null }, register(node("s1")), 9, T1));
+      expect(written(applyNodeMessage(reg, drain(false), 7, T1)).drain).toBeNull();
     });
   });
 });
