@@ -3,6 +3,7 @@ import { payloadLimit, type ServiceContext } from "@openclaw/bus";
 import type { NodeStore } from "./db/node-store.js";
 import { openStore } from "./db/node-store.js";
 import { buildApi, taskSettings } from "./http/api.js";
+import { natsLeadership } from "./leadership.js";
 import { trackNatsState } from "./nats-state.js";
 import { startProjection } from "./projection/projection.js";
 import { natsTaskBus } from "./task-bus.js";
@@ -64,9 +65,10 @@ export async function startCoordinator(
     instance: ctx.sender.instance,
     version: packageVersion(),
     nats: nats.state,
-    bus: natsTaskBus(cluster, log),
+    bus: natsTaskBus(cluster, log, ctx.sender),
     sender: ctx.sender,
     tasks,
+    leadership: natsLeadership(cluster, ctx.sender),
   });
 
   const stopBackground = async () => {

@@ -1,4 +1,4 @@
-import type { HealthState } from "@openclaw/protocol";
+import type { BreakerState, HealthState } from "@openclaw/protocol";
 
 /** A node's status as the HTTP API reports it (the enum of seed 004's node record). */
 export const NODE_STATUSES = ["online", "offline", "busy", "maintenance", "error"] as const;
@@ -14,15 +14,21 @@ export interface StatusInputs {
   health: HealthState | null;
   running_tasks: number;
   max_concurrent_tasks: number;
+  /** Drained (by an operator, or a worker shutting down): takes no new work. */
+  drained?: boolean;
+  /** The scheduler's circuit breaker for the node; null or absent when it has none. */
+  breaker?: BreakerState | null;
 }
 
 /**
  * The one place a node's status is derived: `offline` when it left or the health monitor says
- * offline; `busy` when every slot is taken; else `online`. (`maintenance` and `error` are not
- * derived yet: they exist for drain and circuit-breaker states to come.)
+ * offline; `maintenance` while drained; `error` while its circuit breaker is open; `busy` when
+ * every slot is taken; else `online`.
  */
 export function deriveStatus(n: StatusInputs): NodeStatus {
   if (n.state === "left" || n.health === "offline") return "offline";
+  if (n.drained) return "maintenance";
+  if (n.breaker === "open") return "error";
   if (n.running_tasks >= n.max_concurrent_tasks) return "busy";
   return "online";
 }

@@ -1,6 +1,13 @@
-import { type Cluster, decode, encode } from "@openclaw/bus";
+import { type Cluster, decode, encode, publishDrain } from "@openclaw/bus";
 import type { Logger } from "@openclaw/log";
-import { OcError, type TaskCancel, TaskEvent, type TaskRetry, type TaskSubmit } from "@openclaw/protocol";
+import {
+  OcError,
+  type Sender,
+  type TaskCancel,
+  TaskEvent,
+  type TaskRetry,
+  type TaskSubmit,
+} from "@openclaw/protocol";
 
 /** What the task API needs from NATS; `natsTaskBus` is the real one. */
 export interface TaskBus {
@@ -9,6 +16,8 @@ export interface TaskBus {
   /** `msgId` lets JetStream drop a repeat of the same request (a double click). */
   cancel(msg: TaskCancel, msgId: string): Promise<void>;
   retry(msg: TaskRetry, msgId: string): Promise<void>;
+  /** Drains (or undrains) a node through the registry; resolves once JetStream has stored it. */
+  drain(nodeId: string, draining: boolean, reason: string): Promise<void>;
   /**
    * Follows a task's events as they are published (core NATS, no history), validated; returns
    * the unsubscribe.
@@ -16,8 +25,14 @@ export interface TaskBus {
   watch(taskId: string, onEvent: (event: TaskEvent) => void): () => void;
 }
 
+/** The bus, or a clear 503 when this coordinator runs without NATS. */
+export function requireBus(bus: TaskBus | undefined): TaskBus {
+  if (!bus) throw new OcError("OC-5003", "this coordinator has no NATS connection to reach the cluster");
+  return bus;
+}
+
 /** The task bus over the cluster's NATS connection. */
-export function natsTaskBus(cluster: Cluster, log: Logger): TaskBus {
+export function natsTaskBus(cluster: Cluster, log: Logger, sender: Sender): TaskBus {
   const { js, nc, names } = cluster;
 
   async function put(subject: string, body: unknown, msgID: string, what: string): Promise<void> {
@@ -36,6 +51,9 @@ export function natsTaskBus(cluster: Cluster, log: Logger): TaskBus {
     submit: (msg) => put(names.subjects.schedSubmit, msg, msg.task.task_id, "submission"),
     cancel: (msg, msgId) => put(names.subjects.schedCancel, msg, msgId, "cancel request"),
     retry: (msg, msgId) => put(names.subjects.schedRetry, msg, msgId, "retry request"),
+    drain: async (nodeId, draining, reason) => {
+      await publishDrain(cluster, sender, { nodeId, draining, reason });
+    },
     watch(taskId, onEvent) {
       const sub = nc.subscribe(names.subjects.taskEventsOf(taskId), {
         callback: (err, msg) => {

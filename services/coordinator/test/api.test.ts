@@ -33,6 +33,9 @@ const NODE_FIELDS = [
   "zone",
   "agent_version",
   "left_at",
+  "draining",
+  "drain",
+  "circuit_breaker",
 ];
 
 const NOW = new Date(Date.parse(T0) + 12_000);
@@ -198,6 +201,8 @@ describe("coordinator HTTP API", () => {
       running_tasks: 1,
       max_concurrent_tasks: 4,
       available_capacity: 3,
+      draining: false,
+      circuit_breaker: null,
       checked_at: NOW.toISOString(),
     });
     const w4 = (await get("/api/v1/nodes/w4/health")).body;
@@ -208,6 +213,84 @@ describe("coordinator HTTP API", () => {
       reason: "no heartbeat for 90s",
     });
     expect((await get("/api/v1/nodes/nope/health")).status).toBe(404);
+  });
+
+  it("a drained node is in maintenance (not online, its capacity not counted) until undrained, across a restart of its worker", async () => {
+    const drain = { since: T0, reason: "kernel upgrade", session: null };
+    store.applyBatch([{ ...nodeRecord("w1", { skills: ["python", "shell"], max: 4, running: 1 }), drain }]);
+    const w1 = (await get("/api/v1/nodes/w1")).body;
+    expect(w1).toMatchObject({
+      status: "maintenance",
+      draining: true,
+      drain: { since: T0, reason: "kernel upgrade", by: "operator" },
+    });
+    expect((await get("/api/v1/nodes/w1/health")).body).toMatchObject({
+      status: "maintenance",
+      draining: true,
+    });
+    expect((await get("/api/v1/nodes/online")).body.map((n: { node_id: string }) => n.node_id)).toEqual([
+      "w2",
+    ]);
+    expect(
+      (await get("/api/v1/nodes?status=maintenance")).body.map((n: { node_id: string }) => n.node_id),
+    ).toEqual(["w1"]);
+    // Health news does not bring it back: only an undrain does.
+    store.applyBatch([], [healthRecord("w1", "online")]);
+    expect((await get("/api/v1/nodes/w1")).body.status).toBe("maintenance");
+    store.applyBatch([nodeRecord("w1", { skills: ["python", "shell"], max: 4, running: 1 })]);
+    expect((await get("/api/v1/nodes/w1")).body).toMatchObject({
+      status: "online",
+      draining: false,
+      drain: null,
+    });
+  });
+
+  it("a node whose circuit breaker is open is in error and unhealthy; its breaker shows in the node and its health, even when it came before the node", async () => {
+    const open = {
+      node_id: "w1",
+      state: "open" as const,
+      failures: 5,
+      opened_at: T0,
+      retry_at: NOW.toISOString(),
+      trial_successes: 0,
+      last_error: "OC-6001: boom",
+      updated_at: T0,
+    };
+    store.putBreaker(open);
+    const { node_id: _, ...shown } = open;
+    expect((await get("/api/v1/nodes/w1")).body).toMatchObject({ status: "error", circuit_breaker: shown });
+    expect((await get("/api/v1/nodes/w1/health")).body).toMatchObject({
+      status: "error",
+      healthy: false,
+      circuit_breaker: shown,
+    });
+    store.putBreaker({ ...open, state: "half_open" });
+    expect((await get("/api/v1/nodes/w1")).body).toMatchObject({
+      status: "online",
+      circuit_breaker: { state: "half_open" },
+    });
+    // A breaker for a node the coordinator has not seen yet is kept for it.
+    store.putBreaker({ ...open, node_id: "w9" });
+    store.applyBatch([nodeRecord("w9")]);
+    expect((await get("/api/v1/nodes/w9")).body).toMatchObject({
+      status: "error",
+      circuit_breaker: { failures: 5 },
+    });
+  });
+
+  it("POST /api/v1/nodes/:id/drain and /undrain: 404 for an unknown node, 503 without NATS, 400 naming a bad field", async () => {
+    const post = (url: string, payload?: object) =>
+      api.inject({ method: "POST", url, ...(payload === undefined ? {} : { payload }) }).then((r) => ({
+        status: r.statusCode,
+        body: r.json(),
+      }));
+    expect((await post("/api/v1/nodes/nope/drain")).body).toMatchObject({ code: "OC-4004" });
+    expect(await post("/api/v1/nodes/w1/drain")).toMatchObject({ status: 503, body: { code: "OC-5003" } });
+    expect(await post("/api/v1/nodes/w1/undrain", { reason: "" })).toMatchObject({
+      status: 400,
+      body: { field: "reason" },
+    });
+    expect(await post("/api/v1/nodes/w1/drain", { reason: "x", extra: 1 })).toMatchObject({ status: 400 });
   });
 
   it("GET /api/v1/nodes/:id/events answers the history newest first, up to ?limit=", async () => {

@@ -68,7 +68,7 @@ describe("task HTTP API", () => {
       log: silentLogger(),
       instance: "c1",
       now: () => NOW,
-      ...(withBus ? { bus: natsTaskBus(ctx.cluster, silentLogger()) } : {}),
+      ...(withBus ? { bus: natsTaskBus(ctx.cluster, silentLogger(), ctx.sender) } : {}),
       sender: { service: "coordinator", instance: "c1" },
       tasks: { defaults: DEFAULTS, maxPending: 10_000, ...settings },
     });

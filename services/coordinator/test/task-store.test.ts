@@ -21,6 +21,7 @@ describe("task read model", () => {
     expect(MIGRATIONS.map((m) => [m.version, m.name])).toEqual([
       [1, "nodes"],
       [2, "tasks"],
+      [3, "drain and circuit breakers"],
     ]);
     const db = new Database(tmp.file("cluster.db"), { readonly: true });
     try {
@@ -79,6 +80,35 @@ describe("task read model", () => {
     expect(JSON.parse(events[4]?.data ?? "{}").result).toEqual({ words: 1 });
     expect(store.tasks.eventsAfter("t1", 3).map((e) => e.seq)).toEqual([4, 5]);
     expect(store.tasks.list({ skill: "gpu", limit: 10 }).map((t) => t.task_id)).toEqual(["t1"]);
+  });
+
+  it("takes a task's whole life in one batch: the last snapshot, with the payload and result the others brought", () => {
+    store.applyBatch([nodeRecord("w1")]);
+    const play = new TaskPlay(taskSpec("t1", { payload: { text: "hi" } }));
+    storeEvents(
+      store,
+      play.submitted(),
+      play.scheduled("w1"),
+      play.started(),
+      play.progress(40, "reading"),
+      play.completed({ words: 1 }, 1000),
+    );
+    const row = store.tasks.get("t1");
+    expect(row).toMatchObject({
+      status: "completed",
+      payload: '{"text":"hi"}',
+      result: '{"words":1}',
+      updated_seq: 5,
+    });
+    expect(JSON.parse(row?.progress ?? "null")).toEqual({ percent: 40, message: "reading" });
+    expect(store.tasks.eventsAfter("t1", 0).map((e) => e.kind)).toEqual([
+      "submitted",
+      "scheduled",
+      "started",
+      "progress",
+      "completed",
+    ]);
+    expect(store.getNode("w1")).toMatchObject({ total_tasks_processed: 1, successful_tasks: 1 });
   });
 
   it("never moves a row back to an older snapshot", () => {

@@ -164,6 +164,23 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE meta SET value = '0' WHERE key = 'events_cursor';
     `,
   },
+  {
+    version: 3,
+    name: "drain and circuit breakers",
+    sql: `
+      -- JSON {since, reason, session} while the node is drained (from its KV record).
+      ALTER TABLE nodes ADD COLUMN drain TEXT;
+      -- The scheduler's breaker of the node, JSON, copied from node_breakers.
+      ALTER TABLE nodes ADD COLUMN breaker TEXT;
+      -- Breakers by node, from the scheduler bucket; kept apart so one that arrives before its
+      -- node's row is not lost.
+      CREATE TABLE node_breakers (
+        node_id TEXT PRIMARY KEY,
+        state   TEXT NOT NULL CHECK (state IN ('closed', 'open', 'half_open')),
+        data    TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 /**

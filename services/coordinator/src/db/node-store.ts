@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { NodeEvent, NodeHealthRecord, NodeRecord, TaskEvent } from "@openclaw/protocol";
+import type { BreakerRecord, NodeEvent, NodeHealthRecord, NodeRecord, TaskEvent } from "@openclaw/protocol";
 import Database from "better-sqlite3";
 import { deriveStatus, type NodeStatus } from "../status.js";
 import { applyMigrations } from "./migrations.js";
@@ -52,10 +52,12 @@ export class NodeStore {
     health: readonly NodeHealthRecord[],
   ) => NodeHealthRecord[];
   readonly #recordEvents: (events: readonly StreamEvent[], changed: Set<string>) => void;
+  readonly #changes: Database.Statement;
 
   constructor(db: Database.Database) {
     this.#db = db;
     this.#q = prepareStatements(db);
+    this.#changes = db.prepare("SELECT total_changes()").pluck();
     this.tasks = new TaskStore(db);
     this.#applyBatch = db.transaction(
       (records: readonly NodeRecord[], health: readonly NodeHealthRecord[]) => {
@@ -65,11 +67,13 @@ export class NodeStore {
     );
     this.#recordEvents = db.transaction((events: readonly StreamEvent[], changed: Set<string>) => {
       let last: number | undefined;
+      const taskEvents: { seq: number; event: TaskEvent }[] = [];
       for (const e of events) {
         if (e.scope === "node") this.#insertNodeEvent(e.seq, e.event);
-        else if (e.scope === "task") this.tasks.applyEvent(e.seq, e.event, changed);
+        else if (e.scope === "task") taskEvents.push({ seq: e.seq, event: e.event });
         last = e.seq;
       }
+      this.tasks.applyEvents(taskEvents, changed);
       if (last !== undefined) this.#q.setMeta.run(CURSOR_KEY, String(last));
     });
   }
@@ -101,6 +105,8 @@ export class NodeStore {
       health: sameSession ? (existing?.health ?? null) : null,
       running_tasks: r.load.running_tasks,
       max_concurrent_tasks: n.max_concurrent_tasks,
+      drained: r.drain !== null,
+      breaker: existing ? existing.breaker_state : (this.#q.breakerState.get(n.node_id) ?? null),
     });
     this.#q.upsertNode.run({
       node_id: n.node_id,
@@ -127,6 +133,7 @@ export class NodeStore {
       last_heartbeat: r.last_heartbeat,
       left_at: r.left_at,
       status,
+      drain: r.drain === null ? null : JSON.stringify(r.drain),
     });
     if (existing && !sameSession) this.#q.clearHealth.run(n.node_id);
     // Heartbeats rewrite the row every second; the skill index only when the skills changed.
@@ -140,7 +147,12 @@ export class NodeStore {
   #updateHealth(h: NodeHealthRecord): boolean {
     const row = this.#q.nodeBasics.get(h.node_id);
     if (!row || row.session !== h.session) return false;
-    const status = deriveStatus({ ...row, health: h.status });
+    const status = deriveStatus({
+      ...row,
+      health: h.status,
+      drained: row.drain !== null,
+      breaker: row.breaker_state,
+    });
     this.#q.updateHealth.run({
       node_id: h.node_id,
       health: h.status,
@@ -151,6 +163,18 @@ export class NodeStore {
       status,
     });
     return true;
+  }
+
+  /** The scheduler's breaker of a node (it may arrive before the node's row). */
+  putBreaker(b: BreakerRecord): void {
+    this.#db.transaction(() => {
+      const data = JSON.stringify(b);
+      this.#q.putBreaker.run(b.node_id, b.state, data);
+      const row = this.#q.nodeBasics.get(b.node_id);
+      if (!row) return;
+      const status = deriveStatus({ ...row, drained: row.drain !== null, breaker: b.state });
+      this.#q.setNodeBreaker.run(data, status, b.node_id);
+    })();
   }
 
   getNode(id: string): NodeRow | undefined {
@@ -172,6 +196,11 @@ export class NodeStore {
   /** Counts and capacity per status (statuses without nodes are absent). */
   statusTotals(): StatusTotals[] {
     return this.#q.statusTotals.all();
+  }
+
+  /** Grows with every row this store changes: answers computed from it stay good while it holds. */
+  version(): number {
+    return this.#changes.get() as number;
   }
 
   /** The last EVENTS stream sequence stored (0 before the first). */

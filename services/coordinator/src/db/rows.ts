@@ -45,6 +45,10 @@ export interface NodeRow {
   last_heartbeat: string | null;
   left_at: string | null;
   status: NodeStatus;
+  /** JSON `{ since, reason, session }` while drained. */
+  drain: string | null;
+  /** JSON breaker record of the scheduler, if it has one for the node. */
+  breaker: string | null;
 }
 
 /** One stored node event; `data` holds the event's own fields (not the envelope). */

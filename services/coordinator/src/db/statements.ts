@@ -1,3 +1,4 @@
+import type { BreakerState } from "@openclaw/protocol";
 import type Database from "better-sqlite3";
 import type { EventRow, NodeRow, StatusTotals } from "./rows.js";
 
@@ -5,7 +6,13 @@ import type { EventRow, NodeRow, StatusTotals } from "./rows.js";
 type NodeCounters = "total_tasks_processed" | "successful_tasks" | "failed_tasks" | "average_execution_time";
 type NodeWrite = Omit<
   NodeRow,
-  "health" | "health_reason" | "health_since" | "health_checked_at" | "missed_heartbeats" | NodeCounters
+  | "health"
+  | "health_reason"
+  | "health_since"
+  | "health_checked_at"
+  | "missed_heartbeats"
+  | "breaker"
+  | NodeCounters
 >;
 type HealthWrite = Pick<
   NodeRow,
@@ -19,8 +26,8 @@ type HealthWrite = Pick<
 >;
 type NodeBasics = Pick<
   NodeRow,
-  "session" | "state" | "health" | "running_tasks" | "max_concurrent_tasks" | "skills"
->;
+  "session" | "state" | "health" | "running_tasks" | "max_concurrent_tasks" | "skills" | "drain"
+> & { breaker_state: BreakerState | null };
 
 const NODE_COLUMNS = [
   "node_id",
@@ -47,6 +54,7 @@ const NODE_COLUMNS = [
   "last_heartbeat",
   "left_at",
   "status",
+  "drain",
 ] as const satisfies readonly (keyof NodeWrite)[];
 
 /** A new row starts with the counters of attempts that ended before it existed. */
@@ -54,9 +62,10 @@ const COUNTERS_OF = (column: string) =>
   `COALESCE((SELECT ${column} FROM node_task_stats WHERE node_id = @node_id), 0)`;
 
 const UPSERT_NODE = `
-  INSERT INTO nodes (${NODE_COLUMNS.join(", ")},
+  INSERT INTO nodes (${NODE_COLUMNS.join(", ")}, breaker,
     total_tasks_processed, successful_tasks, failed_tasks, average_execution_time)
   VALUES (${NODE_COLUMNS.map((c) => `@${c}`).join(", ")},
+    (SELECT data FROM node_breakers WHERE node_id = @node_id),
     ${COUNTERS_OF("total_tasks_processed")}, ${COUNTERS_OF("successful_tasks")},
     ${COUNTERS_OF("failed_tasks")},
     COALESCE((SELECT ROUND(completed_seconds / completed_count, 3) FROM node_task_stats
@@ -90,6 +99,9 @@ export interface Statements {
   deleteEvents: S<[]>;
   getMeta: S<[string], string>;
   setMeta: S<[string, string]>;
+  putBreaker: S<[string, string, string]>;
+  breakerState: S<[string], BreakerState>;
+  setNodeBreaker: S<[string, NodeRow["status"], string]>;
 }
 
 /** Every statement of the store, prepared once when it opens. */
@@ -101,9 +113,11 @@ export function prepareStatements(db: Database.Database): Statements {
         health_checked_at = @health_checked_at, missed_heartbeats = @missed_heartbeats, status = @status
       WHERE node_id = @node_id
     `),
-    nodeBasics: db.prepare<[string], NodeBasics>(
-      "SELECT session, state, health, running_tasks, max_concurrent_tasks, skills FROM nodes WHERE node_id = ?",
-    ),
+    nodeBasics: db.prepare<[string], NodeBasics>(`
+      SELECT session, state, health, running_tasks, max_concurrent_tasks, skills, drain,
+        (SELECT state FROM node_breakers b WHERE b.node_id = nodes.node_id) AS breaker_state
+      FROM nodes WHERE node_id = ?
+    `),
     clearHealth: db.prepare<[string]>(
       `UPDATE nodes SET health = NULL, health_reason = NULL, health_since = NULL, health_checked_at = NULL,
         missed_heartbeats = 0 WHERE node_id = ?`,
@@ -141,6 +155,15 @@ export function prepareStatements(db: Database.Database): Statements {
     getMeta: db.prepare<[string], string>("SELECT value FROM meta WHERE key = ?").pluck(),
     setMeta: db.prepare<[string, string]>(
       "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ),
+    putBreaker: db.prepare<[string, string, string]>(
+      "INSERT OR REPLACE INTO node_breakers (node_id, state, data) VALUES (?, ?, ?)",
+    ),
+    breakerState: db
+      .prepare<[string], BreakerState>("SELECT state FROM node_breakers WHERE node_id = ?")
+      .pluck(),
+    setNodeBreaker: db.prepare<[string, NodeRow["status"], string]>(
+      "UPDATE nodes SET breaker = ?, status = ? WHERE node_id = ?",
     ),
   };
 }

@@ -84,6 +84,14 @@ const UPSERT_SNAPSHOT = `
 
 type Basics = Pick<TaskRow, "updated_seq" | "attempt" | "attempts" | "submitted_at">;
 
+/** A task's latest snapshot in a batch of events, not yet written to its row. */
+interface PendingSnapshot {
+  seq: number;
+  event: Extract<TaskEvent, { task: unknown }>;
+  payload: string | null;
+  result: string | null;
+}
+
 /** What a long poll answers. */
 export type TaskOutcomeRow = Pick<TaskRow, "task_id" | "status" | "result" | "error" | "updated_seq">;
 
@@ -177,7 +185,7 @@ function json(value: unknown): string {
 
 /**
  * Tasks and their event history in the read model. Rows follow the scheduler's snapshots
- * (`applyEvent`, inside the caller's transaction, so the EVENTS cursor moves with them); the
+ * (`applyEvents`, inside the caller's transaction, so the EVENTS cursor moves with them); the
  * API adds a `pending` row at submission so a task is visible the moment it is accepted.
  */
 export class TaskStore {
@@ -273,33 +281,50 @@ export class TaskStore {
   }
 
   /**
-   * Stores one task event and applies it to the task's row. Call it inside a transaction (the
-   * one that advances the EVENTS cursor); adds the task id to `changed`.
+   * Stores task events in stream order, each in its task's history, and applies them to the
+   * tasks' rows. Call it inside a transaction (the one that advances the EVENTS cursor); the ids
+   * of the tasks it touched are added to `changed`. A task with several snapshots in the
+   * batch has its row written once, with the last (and the payload or result the earlier ones
+   * brought): under load a task's whole life often arrives in one batch.
    */
-  applyEvent(seq: number, e: TaskEvent, changed: Set<string>): void {
-    const data: Record<string, unknown> = {};
-    const rowKey = ROW_KEYS[e.kind];
-    for (const [k, v] of Object.entries(e)) if (!ENVELOPE_KEYS.has(k) && k !== rowKey) data[k] = v;
-    this.#q.insertEvent.run(seq, e.task_id, e.kind, e.ts, e.id, JSON.stringify(data));
-    changed.add(e.task_id);
-
-    if (e.kind === "progress") {
-      const progress = JSON.stringify({ percent: e.percent, message: e.message });
-      this.#q.setProgress.run(progress, e.ts, e.task_id, e.attempt);
-      return;
+  applyEvents(events: readonly { seq: number; event: TaskEvent }[], changed: Set<string>): void {
+    const latest = new Map<string, PendingSnapshot>();
+    const write = (taskId: string) => {
+      const p = latest.get(taskId);
+      if (!p) return;
+      latest.delete(taskId);
+      this.#applySnapshot(p);
+    };
+    for (const { seq, event: e } of events) {
+      const data: Record<string, unknown> = {};
+      const rowKey = ROW_KEYS[e.kind];
+      for (const [k, v] of Object.entries(e)) if (!ENVELOPE_KEYS.has(k) && k !== rowKey) data[k] = v;
+      this.#q.insertEvent.run(seq, e.task_id, e.kind, e.ts, e.id, JSON.stringify(data));
+      changed.add(e.task_id);
+      if (e.kind === "progress") {
+        // Onto the row as it stands after the snapshots before it.
+        write(e.task_id);
+        const progress = JSON.stringify({ percent: e.percent, message: e.message });
+        this.#q.setProgress.run(progress, e.ts, e.task_id, e.attempt);
+        continue;
+      }
+      if (e.kind === "checkpointed") continue;
+      const before = latest.get(e.task_id);
+      latest.set(e.task_id, {
+        seq,
+        event: e,
+        payload: e.kind === "submitted" ? json(e.payload) : (before?.payload ?? null),
+        result: e.kind === "completed" ? json(e.result) : (before?.result ?? null),
+      });
     }
-    if (e.kind === "checkpointed") return;
+    for (const taskId of [...latest.keys()]) write(taskId);
+  }
 
+  #applySnapshot({ seq, event: e, payload, result }: PendingSnapshot): void {
     const before = this.#q.basics.get(e.task_id);
     // Events of one task arrive in order; this only guards against a replay moving a row back.
     if (before && before.updated_seq >= seq) return;
-    const row = snapshotRow(
-      e.task,
-      seq,
-      e.ts,
-      e.kind === "submitted" ? json(e.payload) : null,
-      e.kind === "completed" ? json(e.result) : null,
-    );
+    const row = snapshotRow(e.task, seq, e.ts, payload, result);
     this.#countEndedAttempts(before?.attempts, e.task.attempts);
     this.#q.upsertSnapshot.run(row);
     if (!before) {

@@ -10,8 +10,10 @@ import Fastify, {
 } from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { NodeStore } from "../db/node-store.js";
+import type { Leadership } from "../leadership.js";
 import type { TaskBus } from "../task-bus.js";
 import { handleError, handleNotFound } from "./errors.js";
+import { ReadCache } from "./read-cache.js";
 import { DebugRequestLog } from "./request-log.js";
 import { registerClusterRoutes } from "./routes/cluster.js";
 import { registerNodeRoutes } from "./routes/nodes.js";
@@ -53,6 +55,8 @@ export interface ApiDeps {
   sender?: Sender;
   /** @default taskSettings(the default configuration) */
   tasks?: TaskSettings;
+  /** The leases and the elect request. Without it, the leadership routes answer 503. */
+  leadership?: Leadership;
 }
 
 export type Api = FastifyInstance<
@@ -74,8 +78,11 @@ export interface RouteDeps {
   bus: TaskBus | undefined;
   sender: Sender;
   tasks: TaskSettings;
+  leadership: Leadership | undefined;
   /** Aborted when the API closes, so event streams and long polls let go. */
   closing: AbortSignal;
+  /** Answers of hot read endpoints, kept while the read model has not changed. */
+  cache: ReadCache;
 }
 
 /**
@@ -109,7 +116,12 @@ export function buildApi(deps: ApiDeps): Api {
     bus: deps.bus,
     sender: deps.sender ?? { service: "coordinator", instance: deps.instance },
     tasks: deps.tasks ?? taskSettings(ConfigSchema.parse({})),
+    leadership: deps.leadership,
     closing: closing.signal,
+    cache: new ReadCache(
+      () => deps.store.version(),
+      () => now().getTime(),
+    ),
   };
   registerServiceRoutes(app, routeDeps);
   registerNodeRoutes(app, routeDeps);

@@ -1,8 +1,21 @@
+import type { BreakerRecord, DrainState } from "@openclaw/protocol";
 import type { EventRow, NodeRow, StatusTotals } from "../db/rows.js";
 import { NODE_STATUSES, type NodeStatus, UP_STATUSES } from "../status.js";
 import type { ClusterHealthJson, NodeEventJson, NodeHealthJson, NodeJson, SkillJson } from "./schemas.js";
 
 type Skill = typeof SkillJson._output;
+
+function drainOf(row: NodeRow): NodeJson["drain"] {
+  if (row.drain === null) return null;
+  const d = JSON.parse(row.drain) as DrainState;
+  return { since: d.since, reason: d.reason, by: d.session === null ? "operator" : "worker" };
+}
+
+function breakerOf(row: NodeRow): NodeJson["circuit_breaker"] {
+  if (row.breaker === null) return null;
+  const { node_id: _id, ...b } = JSON.parse(row.breaker) as BreakerRecord;
+  return b;
+}
 
 export function toNodeJson(row: NodeRow): NodeJson {
   const skills = JSON.parse(row.skills) as Skill[];
@@ -35,6 +48,9 @@ export function toNodeJson(row: NodeRow): NodeJson {
     zone: row.zone,
     agent_version: row.agent_version,
     left_at: row.left_at,
+    draining: row.drain !== null,
+    drain: drainOf(row),
+    circuit_breaker: breakerOf(row),
   };
 }
 
@@ -44,7 +60,8 @@ export function toNodeHealthJson(row: NodeRow, now: Date): NodeHealthJson {
     node_id: row.node_id,
     status: row.status,
     health: row.health,
-    healthy: row.status !== "offline" && (row.health === null || row.health === "online"),
+    healthy:
+      row.status !== "offline" && row.status !== "error" && (row.health === null || row.health === "online"),
     reason: row.health_reason,
     last_heartbeat: row.last_heartbeat,
     seconds_since_heartbeat:
@@ -56,6 +73,8 @@ export function toNodeHealthJson(row: NodeRow, now: Date): NodeHealthJson {
     running_tasks: row.running_tasks,
     max_concurrent_tasks: row.max_concurrent_tasks,
     available_capacity: Math.max(0, row.max_concurrent_tasks - row.running_tasks),
+    draining: row.drain !== null,
+    circuit_breaker: breakerOf(row),
     checked_at: now.toISOString(),
   };
 }

@@ -1,4 +1,4 @@
-import { HealthState, tokenProblem } from "@openclaw/protocol";
+import { HealthState, LeaderRole, tokenProblem } from "@openclaw/protocol";
 import { z } from "zod";
 import { NODE_STATUSES } from "../status.js";
 
@@ -33,6 +33,26 @@ export const EventsQuery = z.object({
 });
 
 export const Iso = z.string().describe("ISO 8601 time");
+
+/** Why and since when a node takes no new work; `by` tells an operator's drain from a worker shutting down. */
+export const DrainJson = z.object({
+  since: Iso,
+  reason: z.string(),
+  by: z.enum(["operator", "worker"]),
+});
+
+/** The scheduler's circuit breaker for a node (seed 000 `circuitBreaker`). */
+export const BreakerJson = z.object({
+  state: z.enum(["closed", "open", "half_open"]),
+  /** Failed attempts in a row (that opened it, when open). */
+  failures: z.number(),
+  opened_at: Iso.nullable(),
+  /** When an open breaker lets trial tasks through. */
+  retry_at: Iso.nullable(),
+  trial_successes: z.number(),
+  last_error: z.string().nullable(),
+  updated_at: Iso,
+});
 
 export const SkillJson = z.object({
   name: z.string(),
@@ -71,6 +91,11 @@ export const NodeJson = z.object({
   zone: z.string().nullable(),
   agent_version: z.string(),
   left_at: Iso.nullable(),
+  /** Drained: placed no new work (status `maintenance` while up). */
+  draining: z.boolean(),
+  drain: DrainJson.nullable(),
+  /** Null until the node's breaker has changed state once. */
+  circuit_breaker: BreakerJson.nullable(),
 });
 export type NodeJson = z.infer<typeof NodeJson>;
 
@@ -90,9 +115,25 @@ export const NodeHealthJson = z.object({
   running_tasks: z.number(),
   max_concurrent_tasks: z.number(),
   available_capacity: z.number(),
+  draining: z.boolean(),
+  circuit_breaker: BreakerJson.nullable(),
   checked_at: Iso,
 });
 export type NodeHealthJson = z.infer<typeof NodeHealthJson>;
+
+export const DrainBody = z.strictObject({
+  reason: z.string().min(1).max(200, "reason must be at most 200 characters").optional(),
+});
+
+/** The answer to a drain or undrain: accepted; the node's record shows it within a moment. */
+export const DrainAcceptedJson = z.object({
+  node_id: z.string(),
+  draining: z.boolean(),
+  reason: z.string(),
+  /** Tasks the node was running when asked: they finish (a drain never stops them). */
+  running_tasks: z.number(),
+  message: z.string(),
+});
 
 /** One node event; the fields of its kind (`node`, `reason`, `previous`, ...) follow `at`. */
 export const NodeEventJson = z.looseObject({
@@ -126,6 +167,44 @@ export const ClusterHealthJson = z.object({
   capacity_utilization: z.number(),
 });
 export type ClusterHealthJson = z.infer<typeof ClusterHealthJson>;
+
+/** A role's leader as its lease says; `expires_at` is when the lease lapses unless renewed. */
+export const LeaderJson = z.object({
+  role: z.string(),
+  holder: z.string(),
+  term: z.number(),
+  acquired_at: Iso,
+  renewed_at: Iso,
+  expires_at: Iso,
+});
+export type LeaderJson = z.infer<typeof LeaderJson>;
+
+export const LeadersJson = z.object({
+  checked_at: Iso,
+  /** The leases' TTL: the election timeout. */
+  lease_ttl_ms: z.number(),
+  /** Every role, with its leader or null when nobody leads it. */
+  leaders: z.record(z.string(), LeaderJson.nullable()),
+});
+export type LeadersJson = z.infer<typeof LeadersJson>;
+
+/** `POST /api/v1/cluster/elect`: one role, or every role when absent. */
+export const ElectBody = z.strictObject({
+  role: LeaderRole.optional(),
+  reason: z.string().min(1).max(200).optional(),
+});
+
+export const ElectedJson = z.object({
+  /** The leaders that answered and stepped down. */
+  stepped_down: z.array(
+    z.object({ role: z.string(), holder: z.string(), term: z.number(), hold_off_ms: z.number() }),
+  ),
+  /** Roles whose leader did not answer: `no_leader` (nobody leads now) or `no_instance` (none runs). */
+  not_answered: z.array(
+    z.object({ role: z.string(), reason: z.enum(["no_leader", "no_instance"]), message: z.string() }),
+  ),
+});
+export type ElectedJson = z.infer<typeof ElectedJson>;
 
 export const ServiceHealthJson = z.object({
   status: z.enum(["ok", "degraded"]),

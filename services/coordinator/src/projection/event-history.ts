@@ -96,6 +96,21 @@ export function followEventHistory(o: EventHistoryOptions): Stoppable {
     const consumer = await cluster.js.consumers.get(stream, options);
     const iter = await consumer.consume();
     messages = iter;
+    // When nats.js recreates an ordered consumer by itself (its server lost it: a NATS restart, a
+    // stream leader gone), the new one can sit silent until heartbeats are missed (~45 s): start
+    // afresh from the stored cursor instead.
+    void (async () => {
+      for await (const s of iter.status()) {
+        if (s.type === "ordered_consumer_recreated") {
+          log.info(
+            { stream },
+            "EVENTS consumer recreated by the client; reading again from the stored cursor",
+          );
+          await iter.close().catch(() => undefined);
+          break;
+        }
+      }
+    })().catch(() => undefined);
     let batch: StreamEvent[] = [];
     let scheduled: NodeJS.Immediate | undefined;
     let failure: unknown;
@@ -128,6 +143,15 @@ export function followEventHistory(o: EventHistoryOptions): Stoppable {
     }
     if (failure !== undefined) throw failure;
   }
+
+  // After a reconnect the consumer may be gone from the server (a NATS restart): read again from
+  // the stored cursor at once rather than wait for the client to notice.
+  void (async () => {
+    for await (const s of cluster.nc.status()) {
+      if (signal.aborted) break;
+      if (s.type === "reconnect") await messages?.close().catch(() => undefined);
+    }
+  })().catch(() => undefined);
 
   const done = (async () => {
     while (!signal.aborted) {

@@ -1,6 +1,6 @@
 import { type Cluster, watchBucket } from "@openclaw/bus";
 import type { Logger } from "@openclaw/log";
-import { NodeHealthRecord, NodeRecord } from "@openclaw/protocol";
+import { BreakerRecord, NodeHealthRecord, NodeRecord } from "@openclaw/protocol";
 import type { NodeStore } from "../db/node-store.js";
 import { followEventHistory } from "./event-history.js";
 import { WriteCoalescer } from "./write-coalescer.js";
@@ -43,6 +43,25 @@ export function startProjection(o: ProjectionOptions): Projection {
       schema: NodeHealthRecord,
       keyOf: (h) => h.node_id,
       onValue: (h) => writes.putHealth(h),
+      log,
+    }),
+    // Circuit breakers change rarely: written as they come.
+    watchBucket({
+      kv: cluster.kv.scheduler,
+      bucket: cluster.names.buckets.scheduler,
+      key: "breaker.>",
+      schema: BreakerRecord,
+      keyOf: (b) => `breaker.${b.node_id}`,
+      onValue: (b) => {
+        try {
+          store.putBreaker(b);
+        } catch (err) {
+          log.error(
+            { node_id: b.node_id, error_code: "OC-5001", error: (err as Error).message },
+            "storing a circuit breaker failed",
+          );
+        }
+      },
       log,
     }),
     followEventHistory({ cluster, store, log }),

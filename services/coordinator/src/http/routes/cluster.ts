@@ -1,10 +1,63 @@
+import { LEADER_ROLES, OcError } from "@openclaw/protocol";
+import type { Leadership } from "../../leadership.js";
 import type { Api, RouteDeps } from "../api.js";
 import { toClusterHealth } from "../present.js";
-import { ClusterHealthJson } from "../schemas.js";
+import { ClusterHealthJson, ElectBody, ElectedJson, ErrorJson, LeadersJson } from "../schemas.js";
 
-/** `GET /api/v1/cluster/health`: node counts by status and capacity of the nodes that are up. */
+/**
+ * `GET /api/v1/cluster/health`: node counts by status and capacity of the nodes that are up.
+ * `GET /api/v1/cluster/leaders` and `POST /api/v1/cluster/elect`: who leads each role (from the
+ * `leases` bucket, not the read model), and asking a leader to step down.
+ */
 export function registerClusterRoutes(app: Api, deps: RouteDeps): void {
-  app.get("/api/v1/cluster/health", { schema: { response: { 200: ClusterHealthJson } } }, async () =>
-    toClusterHealth(deps.store.statusTotals(), deps.now()),
+  app.get(
+    "/api/v1/cluster/health",
+    { schema: { response: { 200: ClusterHealthJson } } },
+    async (_req, reply) =>
+      reply
+        .type("application/json")
+        .send(
+          deps.cache.json("cluster-health", ClusterHealthJson, () =>
+            toClusterHealth(deps.store.statusTotals(), deps.now()),
+          ) as never,
+        ),
+  );
+
+  function leadership(): Leadership {
+    if (!deps.leadership)
+      throw new OcError("OC-5003", "this coordinator has no NATS connection to read the leases");
+    return deps.leadership;
+  }
+
+  app.get(
+    "/api/v1/cluster/leaders",
+    { schema: { response: { 200: LeadersJson, 503: ErrorJson } } },
+    async () => {
+      const { ttlMs, leaders } = await leadership().leaders();
+      return { checked_at: deps.now().toISOString(), lease_ttl_ms: ttlMs, leaders };
+    },
+  );
+
+  app.post(
+    "/api/v1/cluster/elect",
+    { schema: { body: ElectBody.nullish(), response: { 200: ElectedJson, 503: ErrorJson } } },
+    async (req) => {
+      const roles = req.body?.role ? [req.body.role] : LEADER_ROLES;
+      const outcomes = await leadership().elect(roles, req.body?.reason ?? "asked through the API");
+      const body: ElectedJson = { stepped_down: [], not_answered: [] };
+      for (const o of outcomes) {
+        if (o.ok) {
+          const { role, holder, term, hold_off_ms } = o.reply;
+          body.stepped_down.push({ role, holder, term, hold_off_ms });
+        } else body.not_answered.push({ role: o.role, reason: o.reason, message: o.message });
+      }
+      if (body.stepped_down.length === 0) {
+        throw new OcError(
+          "OC-5004",
+          `${body.not_answered.map((n) => n.message).join("; ")}; nothing stepped down (a leader that just resigned or is still taking over does not answer: try again in a few seconds)`,
+        );
+      }
+      return body;
+    },
   );
 }

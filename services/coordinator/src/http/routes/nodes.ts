@@ -2,9 +2,12 @@ import { OcError } from "@openclaw/protocol";
 import { z } from "zod";
 import type { NodeRow } from "../../db/rows.js";
 import { UP_STATUSES } from "../../status.js";
+import { requireBus } from "../../task-bus.js";
 import type { Api, RouteDeps } from "../api.js";
 import { toEventJson, toNodeHealthJson, toNodeJson } from "../present.js";
 import {
+  DrainAcceptedJson,
+  DrainBody,
   EventsQuery,
   NodeEventJson,
   NodeHealthJson,
@@ -45,10 +48,14 @@ export function registerNodeRoutes(app: Api, deps: RouteDeps): void {
   app.get(
     "/api/v1/nodes/skills/:skill",
     { schema: { params: SkillParams, querystring: SkillQuery, response: { 200: NodeList } } },
-    async (req) => {
+    async (req, reply) => {
       const { status } = req.query;
       const statuses = status === "any" ? undefined : status ? [status] : UP_STATUSES;
-      return store.nodesWithSkill(req.params.skill, statuses).map(toNodeJson);
+      const body = deps.cache.json(`skill:${req.params.skill}:${status ?? ""}`, NodeList, () =>
+        store.nodesWithSkill(req.params.skill, statuses).map(toNodeJson),
+      );
+      // JSON text already checked against the schema: fastify sends a string as it is.
+      return reply.type("application/json").send(body as never);
     },
   );
 
@@ -63,6 +70,35 @@ export function registerNodeRoutes(app: Api, deps: RouteDeps): void {
     { schema: { params: NodeIdParams, response: { 200: NodeHealthJson } } },
     async (req) => toNodeHealthJson(known(req.params.id), deps.now()),
   );
+
+  // Drain (seeds 001 and 002 "maintenance"): no new work goes to the node, running tasks finish.
+  // An operator's drain lasts until undrained, across restarts of the worker.
+  for (const draining of [true, false]) {
+    app.post(
+      `/api/v1/nodes/:id/${draining ? "drain" : "undrain"}`,
+      {
+        schema: {
+          params: NodeIdParams,
+          body: DrainBody.nullish(),
+          response: { 202: DrainAcceptedJson },
+        },
+      },
+      async (req, reply) => {
+        const row = known(req.params.id);
+        const reason = req.body?.reason ?? (draining ? "drained by an operator" : "undrained by an operator");
+        await requireBus(deps.bus).drain(row.node_id, draining, reason);
+        return reply.code(202).send({
+          node_id: row.node_id,
+          draining,
+          reason,
+          running_tasks: row.running_tasks,
+          message: draining
+            ? "no new tasks will be placed on the node; its running tasks finish"
+            : "the node takes new tasks again",
+        });
+      },
+    );
+  }
 
   app.get(
     "/api/v1/nodes/:id/events",

@@ -7,7 +7,7 @@ import {
   TaskSubmission,
 } from "@openclaw/protocol";
 import type { TaskRow } from "../../db/rows.js";
-import type { TaskBus } from "../../task-bus.js";
+import { requireBus, type TaskBus } from "../../task-bus.js";
 import type { Api, RouteDeps } from "../api.js";
 import { errorBody } from "../errors.js";
 import { ErrorJson } from "../schemas.js";
@@ -48,11 +48,7 @@ export function registerTaskRoutes(app: Api, deps: RouteDeps): void {
   const maxPayload = settings.defaults.max_payload_bytes;
   const feedDeps = { tasks, bus: deps.bus, closing: deps.closing };
 
-  function bus(): TaskBus {
-    if (!deps.bus)
-      throw new OcError("OC-5003", "this coordinator has no NATS connection to reach the scheduler");
-    return deps.bus;
-  }
+  const bus = (): TaskBus => requireBus(deps.bus);
 
   function known(id: string): TaskRow {
     const row = tasks.get(id);
