@@ -23,6 +23,8 @@ const HINTS: Record<string, string> = {
   "worker.labels": "node labels, e.g. gpu=true,tier=fast",
   "worker.zone": "placement zone",
   "worker.advertise_ip": "address to announce instead of the detected one",
+  "worker.drain_timeout": "on SIGTERM, how long running tasks get before they are handed back",
+  "worker.skill_threads": "threads module skills share; 0: one per core (min 2)",
   "communication.nats_url": "NATS server URL(s), comma separated",
   "log.level": "trace|debug|info|warn|error|fatal|silent",
   "log.format": "json|pretty",

@@ -1,5 +1,7 @@
 import { CLUSTER_VERSION } from "@openclaw/protocol";
 import { Command } from "commander";
+import { registerDrainCommands } from "./commands/drain.js";
+import { registerLeaderCommands } from "./commands/leaders.js";
 import { registerServiceCommands } from "./commands/service.js";
 import { registerSubmitCommand } from "./commands/submit.js";
 import { registerUpCommand } from "./commands/up.js";
@@ -16,5 +18,7 @@ export function buildProgram(): Command {
   registerUpCommand(program);
   registerServiceCommands(program);
   registerSubmitCommand(program);
+  registerLeaderCommands(program);
+  registerDrainCommands(program);
   return program;
 }

@@ -1,6 +1,7 @@
 import { decode, encode, payloadLimit } from "@openclaw/bus";
 import {
   envelope,
+  isOcError,
   NodeHealthRecord,
   NodeRecord,
   OcError,
@@ -39,6 +40,9 @@ export interface ClusterStatus {
 }
 
 const open = new Set<OpenClawCluster>();
+
+/** Submissions whose stream acks are awaited together by `submitTasks`. */
+const SUBMIT_WINDOW = 1000;
 
 /**
  * A client of an OpenClaw cluster (seed 000's `OpenClawCluster`): submit tasks, wait for their
@@ -154,36 +158,79 @@ export class OpenClawCluster {
         "OC-4000",
         "submitTask needs a task: submitTask(task) or submitTask(targetNode, task)",
       );
+    const [job] = await this.#submit([task], target);
+    return job as Job;
+  }
+
+  /**
+   * Submits many tasks at once (BullMQ's `addBulk`): every task is checked before any is sent, so
+   * one invalid task (OC-4000/OC-4002, `field` like `tasks[3].payload`) submits none. The messages go
+   * out pipelined, and the call resolves once all are durably stored, with their jobs in order.
+   * A retry of the same call submits nothing twice: give the tasks ids.
+   */
+  submitTasks(tasks: TaskInput[]): Promise<Job[]> {
+    return this.#submit(tasks, null);
+  }
+
+  /** Checks one task and makes its submission message (OC-4000/OC-4002 naming the field). */
+  async #message(
+    conn: Connection,
+    task: TaskInput,
+    target: string | null,
+    defaults: ReturnType<typeof effectiveDefaults>,
+    limit: number,
+  ): Promise<TaskSubmit> {
     const payload = await fillResults(task.payload);
     const submission = toSubmission({ ...task, payload }, { preferNode: target });
     if (!submission.strategy && this.options.strategy) submission.strategy = this.options.strategy;
-    const conn = await this.connection();
-    const settings = await this.#settings(conn);
-    const defaults = effectiveDefaults(this.options, settings?.task_defaults);
-    // No larger than the server's max_payload allows, so an oversized payload gets OC-4002, not a NATS error.
-    const limit = payloadLimit(conn.cluster.nc, defaults.max_payload_bytes);
     const resolved = resolveSubmission(submission, { ...defaults, max_payload_bytes: limit });
     if (!resolved.ok)
       throw new OcError(resolved.field === "payload" ? "OC-4002" : "OC-4000", resolved.message, {
         field: resolved.field,
       });
-    if (settings && (await this.#pending(conn)) >= settings.max_pending) {
+    return { ...envelope(conn.sender), task: resolved.spec, submitted_at: new Date().toISOString() };
+  }
+
+  async #submit(tasks: TaskInput[], target: string | null): Promise<Job[]> {
+    const conn = await this.connection();
+    const settings = await this.#settings(conn);
+    const defaults = effectiveDefaults(this.options, settings?.task_defaults);
+    // No larger than the server's max_payload allows, so an oversized payload gets OC-4002, not a NATS error.
+    const limit = payloadLimit(conn.cluster.nc, defaults.max_payload_bytes);
+    const messages: TaskSubmit[] = [];
+    for (const [index, task] of tasks.entries()) {
+      try {
+        messages.push(await this.#message(conn, task, target, defaults, limit));
+      } catch (err) {
+        // In a batch, the error says which task.
+        if (tasks.length === 1 || !isOcError(err)) throw err;
+        throw new OcError(err.code, `task ${index}: ${err.message}`, {
+          field: `tasks[${index}]${err.field ? `.${err.field}` : ""}`,
+        });
+      }
+    }
+    if (settings && (await this.#pending(conn)) + messages.length > settings.max_pending) {
       throw new OcError(
         "OC-4029",
         `the cluster's queue is full (${settings.max_pending} pending, scheduler.max_pending); try again later`,
       );
     }
-    const msg: TaskSubmit = {
-      ...envelope(conn.sender),
-      task: resolved.spec,
-      submitted_at: new Date().toISOString(),
-    };
-    await conn.cluster.js.publish(conn.cluster.names.subjects.schedSubmit, encode(msg), {
-      msgID: resolved.spec.task_id,
+    const { js, names } = conn.cluster;
+    // Pipelined in windows: the acks of one window are awaited together, not one by one.
+    for (let i = 0; i < messages.length; i += SUBMIT_WINDOW) {
+      await Promise.all(
+        messages
+          .slice(i, i + SUBMIT_WINDOW)
+          .map((msg) => js.publish(names.subjects.schedSubmit, encode(msg), { msgID: msg.task.task_id })),
+      );
+    }
+    if (this.#queueCache) this.#queueCache.pending += messages.length;
+    return messages.map((msg, i) => {
+      const job = new Job(conn, msg.task.task_id);
+      const onProgress = tasks[i]?.onProgress;
+      if (onProgress) job.onProgress(onProgress);
+      return job;
     });
-    const job = new Job(conn, resolved.spec.task_id);
-    if (task.onProgress) job.onProgress(task.onProgress);
-    return job;
   }
 
   /**

@@ -72,4 +72,37 @@ describe("the SDK and the cluster's settings", () => {
     const err = (await client.submitTask({ type: "echo" }).catch((e) => e)) as OcError;
     expect(err.code).toBe("OC-4029");
   });
+
+  it("submitTasks sends a batch, or none of it when one task is invalid or the queue has no room", async () => {
+    await ctx.cluster.kv.scheduler.put("queue", encode(stats(0)));
+    const client = new OpenClawCluster({ natsUrl: server.url, prefix: ctx.cluster.names.prefix });
+    const before = submitted.length;
+    const jobs = await client.submitTasks([
+      { id: "bulk-a", type: "echo", payload: { n: 1 } },
+      { id: "bulk-b", type: "echo", payload: { n: 2 } },
+    ]);
+    expect(jobs.map((j) => j.id)).toEqual(["bulk-a", "bulk-b"]);
+    await waitFor(() => submitted.length >= before + 2);
+    expect(submitted.slice(before).map((s) => s.task.task_id)).toEqual(["bulk-a", "bulk-b"]);
+
+    // One bad task: nothing is sent, and the error names it.
+    const bad = (await client
+      .submitTasks([
+        { id: "bulk-c", type: "echo" },
+        { id: "bulk-d", type: "not a skill" },
+      ])
+      .catch((e) => e)) as OcError;
+    expect(bad.code).toBe("OC-4000");
+    expect(bad.field).toMatch(/^tasks\[1\]\./);
+    expect(bad.message).toContain("task 1");
+
+    // More than the queue has room for (max_pending 2): refused whole.
+    const full = (await client
+      .submitTasks([{ type: "echo" }, { type: "echo" }, { type: "echo" }])
+      .catch((e) => e)) as OcError;
+    expect(full.code).toBe("OC-4029");
+    // A core round trip: anything published before it has arrived.
+    await ctx.cluster.nc.flush();
+    expect(submitted.length).toBe(before + 2);
+  });
 });

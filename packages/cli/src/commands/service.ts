@@ -15,7 +15,12 @@ type Stoppable = {
   stop(): Promise<void>;
   /** Before the process exits in an unknown state: hand back what runs, within `timeoutMs`. */
   emergencyStop?(reason: string, timeoutMs?: number): Promise<unknown>;
+  /** A stop under way (a worker draining) is to finish now. */
+  hurry?(): void;
 };
+
+/** What a clean stop may take beyond a worker's drain before the process exits anyway. */
+const STOP_BUDGET_MS = 15_000;
 
 /** How long an uncaught exception leaves a service to hand back its work before exiting. */
 const EMERGENCY_STOP_MS = 1000;
@@ -134,17 +139,27 @@ export async function runService(service: string, options: Record<string, unknow
     ctx = await startServiceContext({ config, service, instance, log });
     handle = await def.start(ctx);
   })();
+  let signals = 0;
   const stop = async (signal: string) => {
+    signals += 1;
+    if (stopping && signals === 2 && handle?.hurry) {
+      log.warn({ signal }, "second signal: handing running tasks back now (a third exits at once)");
+      handle.hurry();
+      return;
+    }
     if (stopping) {
-      log.warn({ signal }, "second signal: exiting now");
+      log.warn({ signal }, "signal while stopping: exiting now");
       process.exit(EXIT.failed);
     }
     stopping = true;
     log.info({ signal }, "stopping");
-    const force = setTimeout(() => {
-      log.error("clean stop took too long; exiting");
-      process.exit(EXIT.failed);
-    }, 15_000);
+    const force = setTimeout(
+      () => {
+        log.error("clean stop took too long; exiting");
+        process.exit(EXIT.failed);
+      },
+      STOP_BUDGET_MS + (service === "worker" ? config.worker.drain_timeout : 0),
+    );
     force.unref();
     try {
       const startFailed = await starting.then(

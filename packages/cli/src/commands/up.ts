@@ -63,7 +63,8 @@ export async function up(options: UpOptions): Promise<void> {
     shuttingDown = true;
     if (supervisor.processes.length > 0 || nats?.running()) say("\n• stopping the cluster…");
     await supervisor.stopAll({
-      graceMs: how.graceMs ?? GRACE_MS,
+      // A worker drains first: its running tasks get worker.drain_timeout to finish.
+      graceMs: how.graceMs ?? GRACE_MS + config.worker.drain_timeout,
       parallel: how.parallel ?? false,
       onStopped: (proc) => say(`  stopped ${proc.name}`),
     });
