@@ -128,7 +128,10 @@ describe("oclaw <service> process lifecycle", () => {
       expect(messages).toContain("registered");
       expect(messages).toContain("stopping");
       expect(messages).toContain("left the cluster");
-      expect(messages.indexOf("left the cluster")).toBeLessThan(messages.indexOf("stopped"));
+      // The leave comes after the start it waited for.
+      expect(messages.indexOf("worker started"), messages.join(" / ")).toBeLessThan(
+        messages.indexOf("left the cluster"),
+      );
     } finally {
       await cluster.stop();
     }

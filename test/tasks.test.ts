@@ -268,11 +268,17 @@ describe("tasks end to end (every service a separate process)", () => {
     );
     expect(done.body.status).toBe("completed");
     expect(done.body.result.resumed_from).toBeGreaterThanOrEqual(4);
-    const task = (
-      await getJson<{ assigned_node: string; attempts: { node_id: string; status: string }[] }>(
-        `${api}/api/v1/tasks/${id}`,
-      )
-    ).body;
+    // The long poll answers from the live event; the row catches up with it a moment later.
+    const task = await waitFor(async () => {
+      const row = (
+        await getJson<{
+          status: string;
+          assigned_node: string;
+          attempts: { node_id: string; status: string }[];
+        }>(`${api}/api/v1/tasks/${id}`)
+      ).body;
+      return row.status === "completed" ? row : undefined;
+    });
     expect(task.assigned_node).not.toBe("w-victim");
     expect(task.attempts.map((a) => a.status)).toEqual(["lost", "completed"]);
   }, 60_000);
