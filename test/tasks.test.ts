@@ -91,6 +91,13 @@ describe("tasks end to end (every service a separate process)", () => {
       "w-translate",
     );
     await w.stop();
+    // A stopped worker leaves the cluster: no longer counted online.
+    await waitFor(
+      async () => (await sdk.getStatus()).nodes.some((n) => n.id === "w-translate" && !n.online),
+      {
+        message: "w-translate still online after it stopped",
+      },
+    );
   });
 
   it("cancelling a running task fires its AbortSignal on the node", async () => {
@@ -156,13 +163,24 @@ describe("tasks end to end (every service a separate process)", () => {
     expect(info.state.num_subjects).toBeGreaterThanOrEqual(N);
     for (const id of ids.slice(0, 200))
       expect(info.state.subjects?.[`${c.prefix}.evt.task.${id}.completed`]).toBe(1);
-    // Queue figures are published each scheduler interval: they catch up shortly after.
-    const status = await waitFor(async () => {
-      const s = await sdk.getStatus();
-      return s.queueDepth === 0 && s.activeTasks === 0 ? s : undefined;
+    // Queue figures are published each scheduler interval: they catch up shortly after. w1-w3 are
+    // up; a node an earlier test stopped counts as online until its leave (or, failing that, its
+    // heartbeat timeout) is applied.
+    let last = "";
+    const status = await waitFor(
+      async () => {
+        const s = await sdk.getStatus();
+        const online = s.nodes.filter((n) => n.online).map((n) => n.id);
+        last = `queue ${s.queueDepth}, active tasks ${s.activeTasks}, online ${online.join(",")}`;
+        return s.queueDepth === 0 && s.activeTasks === 0 && s.activeNodes === 3 ? s : undefined;
+      },
+      { timeout: 15_000 },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; last seen: ${last}`);
     });
-    // w1-w3 are up; other tests may have added nodes that have left since.
-    expect(status.activeNodes).toBe(3);
+    expect(status.nodes.filter((n) => n.online).map((n) => n.id)).toEqual(
+      expect.arrayContaining(["w1", "w2", "w3"]),
+    );
     expect(status.totalNodes).toBeGreaterThanOrEqual(3);
   }, 300_000);
 
