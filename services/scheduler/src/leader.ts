@@ -122,6 +122,8 @@ export class LeaderState {
     if (this.#timer) clearInterval(this.#timer);
     await this.#messages?.close();
     await this.#chain;
+    // What a new leader would otherwise republish from the mark: sent now, on a clean stop.
+    await this.#book.events.settled();
   }
 
   /**
@@ -304,7 +306,8 @@ export class LeaderState {
     }
     book.tasks.set(spec.task_id, held);
     book.queue.add(spec, Date.now());
-    await book.event("submitted", held, { payload: spec.payload });
+    // Not awaited: placement need not wait for the event (the publisher keeps a task's events in order).
+    void book.event("submitted", held, { payload: spec.payload });
     this.requestSchedule();
   }
 

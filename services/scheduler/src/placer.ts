@@ -112,7 +112,7 @@ export class Placer {
     await cluster.js.publish(cluster.names.subjects.dispatch(nodeId), encode(msg), {
       msgID: `${rec.spec.task_id}-${rec.attempt}`,
     });
-    await book.event("scheduled", held);
+    void book.event("scheduled", held);
   }
 
   /**

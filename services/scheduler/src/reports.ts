@@ -36,12 +36,12 @@ export async function applyReport(d: ReportDeps, report: TaskReport, outcomeFoll
       // Its outcome is next in this batch: the record goes straight to it (one write, not two);
       // the started event still goes out first, with the record as it would have been.
       const running = started(before, now);
-      await book.events.publish("started", running, held.revision, {}, "-started");
+      void book.events.publish("started", running, held.revision, {}, "-started");
       held.record = running;
       return;
     }
     await book.save(held, started(before, now));
-    await book.event("started", held);
+    void book.event("started", held);
     return;
   }
   if (r.kind === "succeeded") {
@@ -60,7 +60,7 @@ export async function applyReport(d: ReportDeps, report: TaskReport, outcomeFoll
     book.finish(r.task_id, before);
     d.nodes.recordOutcome(r.node_id, true, r.duration_ms);
     book.breakers.succeeded(r.node_id, now);
-    await book.event("completed", held, { result: r.result });
+    void book.event("completed", held, { result: r.result });
     d.requestSchedule();
     return;
   }
