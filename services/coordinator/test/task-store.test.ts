@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { applyMigrations, MIGRATIONS } from "../src/db/migrations.js";
 import { type NodeStore, openStore } from "../src/db/node-store.js";
+import { canonicalTime } from "../src/db/task-store.js";
 import { nodeRecord, tempDir } from "./fixtures.js";
 import { storeEvents, TaskPlay, taskSpec } from "./task-fixtures.js";
 
@@ -109,6 +110,39 @@ describe("task read model", () => {
       "completed",
     ]);
     expect(store.getNode("w1")).toMatchObject({ total_tasks_processed: 1, successful_tasks: 1 });
+  });
+
+  it("a row the API added at submission takes the scheduler's snapshots: spec once, then each state", () => {
+    const spec = taskSpec("t-api", { payload: { n: 1 }, required_skills: ["echo"] });
+    expect(store.tasks.insertSubmitted(spec, "2026-02-16T16:00:00Z")).toBe(true);
+    expect(store.tasks.get("t-api")).toMatchObject({
+      status: "pending",
+      submitted_at: "2026-02-16T16:00:00.000Z",
+    });
+    const play = new TaskPlay(spec);
+    storeEvents(store, play.submitted(), play.scheduled("w1"));
+    storeEvents(store, play.started());
+    storeEvents(store, play.completed({ ok: true }));
+    expect(store.tasks.get("t-api")).toMatchObject({
+      task_type: spec.task_type,
+      required_skills: JSON.stringify(spec.required_skills),
+      status: "completed",
+      assigned_node: "w1",
+      attempt: 1,
+      payload: '{"n":1}',
+      result: '{"ok":true}',
+      updated_seq: 4,
+    });
+    expect(
+      store.tasks.list({ skill: "echo", statuses: ["completed"], limit: 10 }).map((t) => t.task_id),
+    ).toEqual(["t-api"]);
+  });
+
+  it("stores times in toISOString form, whatever form they came in", () => {
+    expect(canonicalTime("2026-02-16T16:00:00.000Z")).toBe("2026-02-16T16:00:00.000Z");
+    expect(canonicalTime("2026-02-16T16:00:00Z")).toBe("2026-02-16T16:00:00.000Z");
+    expect(canonicalTime("2026-02-16T17:00:00.5+01:00")).toBe("2026-02-16T16:00:00.500Z");
+    expect(canonicalTime(null)).toBeNull();
   });
 
   it("never moves a row back to an older snapshot", () => {

@@ -69,6 +69,27 @@ const SNAPSHOT_COLUMNS = ALL_COLUMNS.filter(
 
 const LIST_COLUMNS = ALL_COLUMNS.filter((c) => c !== "payload" && c !== "result");
 
+/** What changes in a task after it is submitted: its spec does not (the spec columns stay as first written). */
+const STATE_COLUMNS = [
+  "status",
+  "assigned_node",
+  "submitted_at",
+  "scheduled_at",
+  "started_at",
+  "completed_at",
+  "retry_count",
+  "error",
+  "attempt",
+  "attempts",
+  "waiting_reason",
+  "next_attempt_at",
+  "cancel_requested",
+  "updated_seq",
+  "updated_at",
+] as const satisfies readonly (typeof SNAPSHOT_COLUMNS)[number][];
+
+type StateRow = Pick<TaskRow, (typeof STATE_COLUMNS)[number] | "task_id" | "payload" | "result" | "progress">;
+
 const INSERT_VALUES = `(${ALL_COLUMNS.join(", ")}) VALUES (${ALL_COLUMNS.map((c) => `@${c}`).join(", ")})`;
 
 const UPSERT_SNAPSHOT = `
@@ -80,6 +101,16 @@ const UPSERT_SNAPSHOT = `
     -- Progress comes from workers; a snapshot without any keeps the current attempt's.
     progress = CASE WHEN excluded.progress IS NULL AND excluded.attempt = tasks.attempt
       THEN tasks.progress ELSE excluded.progress END
+`;
+
+/** A later snapshot of a task whose row a snapshot wrote before: its state only, on the same rules. */
+const UPDATE_STATE = `
+  UPDATE tasks SET
+    ${STATE_COLUMNS.map((c) => `${c} = @${c}`).join(",\n    ")},
+    payload = COALESCE(@payload, payload),
+    result = COALESCE(@result, result),
+    progress = CASE WHEN @progress IS NULL AND @attempt = attempt THEN progress ELSE @progress END
+  WHERE task_id = @task_id
 `;
 
 type Basics = Pick<TaskRow, "updated_seq" | "attempt" | "attempts" | "submitted_at">;
@@ -118,8 +149,12 @@ export type TaskChangeListener = (taskIds: ReadonlySet<string>) => void;
 export function canonicalTime(iso: string): string;
 export function canonicalTime(iso: string | null): string | null;
 export function canonicalTime(iso: string | null): string | null {
-  return iso === null ? null : new Date(iso).toISOString();
+  if (iso === null) return null;
+  // Most are in that form already (the scheduler writes them so): no need to parse them.
+  return CANONICAL_TIME.test(iso) ? iso : new Date(iso).toISOString();
 }
+
+const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 function attemptKey(a: AttemptRecord): string {
   return `${a.attempt}|${a.node_id}|${a.scheduled_at}`;
@@ -155,8 +190,18 @@ function snapshotRow(
   payload: string | null,
   result: string | null,
 ): TaskRow {
+  return { ...specColumns(t.spec), ...stateRow(t, seq, at, payload, result) };
+}
+
+function stateRow(
+  t: TaskSnapshot,
+  seq: number,
+  at: string,
+  payload: string | null,
+  result: string | null,
+): StateRow {
   return {
-    ...specColumns(t.spec),
+    task_id: t.spec.task_id,
     status: t.status,
     assigned_node: t.assigned_node,
     submitted_at: canonicalTime(t.submitted_at),
@@ -202,6 +247,7 @@ export class TaskStore {
         "SELECT updated_seq, attempt, attempts, submitted_at FROM tasks WHERE task_id = ?",
       ),
       upsertSnapshot: db.prepare<[TaskRow]>(UPSERT_SNAPSHOT),
+      updateState: db.prepare<[StateRow]>(UPDATE_STATE),
       insertIfAbsent: db.prepare<[TaskRow]>(`INSERT OR IGNORE INTO tasks ${INSERT_VALUES}`),
       insertSkill: db.prepare<[string, string, string]>(
         "INSERT OR IGNORE INTO task_skills (task_id, skill, submitted_at) VALUES (?, ?, ?)",
@@ -324,8 +370,15 @@ export class TaskStore {
     const before = this.#q.basics.get(e.task_id);
     // Events of one task arrive in order; this only guards against a replay moving a row back.
     if (before && before.updated_seq >= seq) return;
-    const row = snapshotRow(e.task, seq, e.ts, payload, result);
     this.#countEndedAttempts(before?.attempts, e.task.attempts);
+    if (before?.updated_seq) {
+      // A snapshot wrote this row before: its spec columns are right already.
+      const row = stateRow(e.task, seq, e.ts, payload, result);
+      this.#q.updateState.run(row);
+      if (before.submitted_at !== row.submitted_at) this.#q.moveSkills.run(row.submitted_at, e.task_id);
+      return;
+    }
+    const row = snapshotRow(e.task, seq, e.ts, payload, result);
     this.#q.upsertSnapshot.run(row);
     if (!before) {
       for (const skill of e.task.spec.required_skills)
@@ -337,6 +390,7 @@ export class TaskStore {
 
   /** Counts each attempt once, on its node, when a snapshot first shows it ended. */
   #countEndedAttempts(before: string | undefined, after: readonly AttemptRecord[]): void {
+    if (!after.some((a) => ENDED[a.status])) return;
     const counted = new Set<string>();
     if (before !== undefined) {
       for (const a of JSON.parse(before) as AttemptRecord[]) if (ENDED[a.status]) counted.add(attemptKey(a));
