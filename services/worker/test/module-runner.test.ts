@@ -2,6 +2,7 @@ import { mkdtempSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "@openclaw/log";
+import { waitFor } from "@openclaw/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import type { SkillContext } from "../src/context.js";
 import { ModulePool, type ModulePoolOptions } from "../src/runtime/module-runner.js";
@@ -113,9 +114,16 @@ describe("a module skill in a pooled thread", () => {
     const { ctx } = fakeContext({ payload: { n: 1 } });
     expect(await runModule(file, ctx)).toEqual({ ok: true, result: 2 });
     writeFileSync(file, "export const run = (i: { n: number }): number => i.n + 10;\n");
-    // A different mtime even on a coarse clock.
+    // A different mtime even on a coarse clock. The file's stat is reused for up to a second.
     utimesSync(file, new Date(), new Date(Date.now() + 5000));
-    expect(await runModule(file, ctx)).toEqual({ ok: true, result: 11 });
+    const fresh = await waitFor(
+      async () => {
+        const r = await runModule(file, ctx);
+        return r.ok && r.result === 11 ? r : undefined;
+      },
+      { timeout: 5000, message: "the changed file was never loaded" },
+    );
+    expect(fresh).toEqual({ ok: true, result: 11 });
   });
 
   it("reuses a thread across attempts: the module is imported once", async () => {

@@ -1,4 +1,3 @@
-import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type ResourceLimits, Worker } from "node:worker_threads";
@@ -13,6 +12,7 @@ import {
   type ToThread,
 } from "./module-thread.js";
 import { failure, type Outcome, thrown } from "./outcome.js";
+import { statCached } from "./stat-cache.js";
 
 /** What a module skill exports: `run(input, ctx)`, or a default function. */
 export type SkillFunction = (input: unknown, ctx: never) => unknown;
@@ -59,11 +59,21 @@ interface Thread {
   worker: Worker;
   /** The attempts running on it, by run id. */
   active: Map<number, Active>;
+  /**
+   * Attempts handed this thread that have not started on it yet: counted as load at once, so
+   * attempts acquiring in the same turn do not all take the one thread that looked idle.
+   */
+  reserved: number;
   /** Takes no more attempts; ends once those it runs are over (a stuck attempt, a changed file). */
   retiring: boolean;
   gone: boolean;
   idleSince: number;
   idleTimer?: NodeJS.Timeout;
+}
+
+/** Attempts on the thread, started or about to. */
+function load(t: Thread): number {
+  return t.active.size + t.reserved;
 }
 
 /** A thrown value rebuilt from its description, for `thrown()`. */
@@ -131,7 +141,7 @@ export class ModulePool {
     if (signal.aborted) return aborted;
     let key: string;
     try {
-      key = `${file}\0${(await stat(file)).mtimeMs}`;
+      key = `${file}\0${(await statCached(file)).mtimeMs}`;
     } catch (err) {
       return failure("OC-6001", `cannot load ${basename(file)}: ${errorMessage(err)}`, false);
     }
@@ -194,12 +204,13 @@ export class ModulePool {
           signal.removeEventListener("abort", onAbort);
           // Not fit for more (a stuck attempt may still run on it): it ends once the others have.
           if (!keep || this.#closed || this.#latest.get(thread.file) !== thread.key) thread.retiring = true;
-          if (thread.active.size > 0) this.#wake();
+          if (load(thread) > 0) this.#wake();
           else if (thread.retiring || thread.gone) this.#discard(thread);
           else this.#release(thread);
           resolve(signal.aborted ? aborted : out);
         },
       };
+      thread.reserved -= 1;
       thread.active.set(run, active);
       signal.addEventListener("abort", onAbort, { once: true });
       const c = ctx.config.allowedCommands;
@@ -235,26 +246,32 @@ export class ModulePool {
       for (const t of this.#threads) {
         if (t.retiring) continue;
         if (t.key === key) {
-          if (t.active.size === 0) idle ??= t;
-          else if (t.active.size < per && (!roomy || t.active.size < roomy.active.size)) roomy = t;
+          if (load(t) === 0) idle ??= t;
+          else if (load(t) < per && (!roomy || load(t) < load(roomy))) roomy = t;
           continue;
         }
         // A thread of an older version of this file: closed now if idle, else once it is.
         if (t.file === file) {
-          if (t.active.size === 0) this.#discard(t);
+          if (load(t) === 0) this.#discard(t);
           else t.retiring = true;
-        } else if (t.active.size === 0 && (!oldest || t.idleSince < oldest.idleSince)) oldest = t;
+        } else if (load(t) === 0 && (!oldest || t.idleSince < oldest.idleSince)) oldest = t;
       }
       const take = idle ?? (this.#threads.size < this.#o.maxThreads ? undefined : roomy);
       if (take) {
         clearTimeout(take.idleTimer);
         take.worker.ref();
+        take.reserved += 1;
         return take;
       }
       if (this.#threads.size >= this.#o.maxThreads && oldest) this.#discard(oldest);
-      if (this.#threads.size < this.#o.maxThreads) return this.#spawn(file, key, tsxApi);
+      if (this.#threads.size < this.#o.maxThreads) {
+        const t = this.#spawn(file, key, tsxApi);
+        t.reserved += 1;
+        return t;
+      }
       if (roomy) {
         roomy.worker.ref();
+        roomy.reserved += 1;
         return roomy;
       }
       // Every thread is full (some ending after an abort): wait for room.
@@ -272,7 +289,16 @@ export class ModulePool {
       workerData: data,
       resourceLimits: this.#o.resourceLimits ?? MODULE_THREAD_LIMITS,
     });
-    const t: Thread = { key, file, worker, active: new Map(), retiring: false, gone: false, idleSince: 0 };
+    const t: Thread = {
+      key,
+      file,
+      worker,
+      active: new Map(),
+      reserved: 0,
+      retiring: false,
+      gone: false,
+      idleSince: 0,
+    };
     this.#threads.add(t);
     worker.on("message", (batch: FromThread[]) => {
       for (const m of batch) this.#handle(t, m);
@@ -387,7 +413,7 @@ export class ModulePool {
     t.idleSince = performance.now();
     t.worker.unref();
     t.idleTimer = setTimeout(() => {
-      if (t.active.size === 0) this.#discard(t);
+      if (load(t) === 0) this.#discard(t);
     }, this.#o.idleMs ?? IDLE_THREAD_MS);
     t.idleTimer.unref();
     this.#wake();

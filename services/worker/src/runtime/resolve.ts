@@ -1,7 +1,8 @@
 import { constants } from "node:fs";
-import { access, stat } from "node:fs/promises";
+import { access } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { SkillLocation } from "../skills.js";
+import { statCached } from "./stat-cache.js";
 
 /** How to run a skill, worked out from its folder when a task arrives. */
 export type HowToRun =
@@ -15,7 +16,7 @@ export const MODULE_FILES = ["index.mjs", "index.js", "index.ts"] as const;
 export const COMMAND_FILE = "run";
 
 async function isFile(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined))?.isFile() ?? false;
+  return (await statCached(path).catch(() => undefined))?.isFile() ?? false;
 }
 
 async function isExecutable(path: string): Promise<boolean> {
@@ -31,7 +32,7 @@ async function isExecutable(path: string): Promise<boolean> {
  * nothing can run it (OC-6008).
  */
 export async function resolveRun(name: string, location: SkillLocation | undefined): Promise<HowToRun> {
-  if (!location || !(await stat(location.dir).catch(() => undefined))?.isDirectory()) {
+  if (!location || !(await statCached(location.dir).catch(() => undefined))?.isDirectory()) {
     return { kind: "missing", message: `this node has no skill '${name}'` };
   }
   const { dir } = location;
