@@ -60,11 +60,20 @@ class Fifo<T> {
   toArray(): T[] {
     return this.#items.slice(this.#head);
   }
+  /** O(1) for the head (placement takes tasks from there), O(n) elsewhere (a cancel). */
   remove(pred: (t: T) => boolean): boolean {
-    const i = this.#items.findIndex((t, idx) => idx >= this.#head && pred(t));
-    if (i < 0) return false;
-    this.#items.splice(i, 1);
-    return true;
+    const head = this.#items[this.#head];
+    if (head !== undefined && pred(head)) {
+      this.shift();
+      return true;
+    }
+    for (let i = this.#head + 1; i < this.#items.length; i++) {
+      if (pred(this.#items[i] as T)) {
+        this.#items.splice(i, 1);
+        return true;
+      }
+    }
+    return false;
   }
 }
 

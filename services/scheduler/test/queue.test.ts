@@ -25,6 +25,29 @@ describe("pending queue", () => {
     expect(drain(q, 0)).toEqual([crit.task_id, high.task_id, n1.task_id, n2.task_id, low.task_id]);
   });
 
+  it("keeps first-come order in one long class while tasks are taken from the front and cancelled from the middle", () => {
+    const q = new PendingQueue(0);
+    const ids = Array.from({ length: 3000 }, (_, i) => {
+      const s = spec({ task_id: `q-${i}` });
+      q.add(s, i);
+      return s.task_id;
+    });
+    // Taken from the front past the point where the FIFO compacts itself, and a few cancelled.
+    const taken: string[] = [];
+    for (let i = 0; i < 1500; i++) {
+      const pick = q.next(0, all);
+      if (!pick) break;
+      taken.push(pick.taskId);
+      expect(q.remove(pick.taskId)).toBe(true);
+    }
+    expect(taken).toEqual(ids.slice(0, 1500));
+    expect(q.remove("q-2000")).toBe(true);
+    expect(q.remove("q-2999")).toBe(true);
+    expect(q.remove("q-10")).toBe(false);
+    expect(drain(q, 0)).toEqual(ids.slice(1500).filter((id) => id !== "q-2000" && id !== "q-2999"));
+    expect(q.size).toBe(0);
+  });
+
   it("puts a task whose attempt was lost ahead of its priority level, across classes too, but not above a higher priority", () => {
     const q = new PendingQueue(60_000);
     const n1 = spec();
