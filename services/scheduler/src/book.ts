@@ -130,7 +130,8 @@ export class TaskBook {
         held.revision === 0 ? await kv.create(id, value) : await kv.update(id, value, held.revision);
       this.events.saved(id, held.revision);
     } catch (err) {
-      if (!isCasConflict(err)) throw err;
+      // A create that finds the key taken: the id was submitted before (the caller handles it).
+      if (!isCasConflict(err) || held.revision === 0) throw err;
       // Someone else wrote it (a leader that had not yet noticed it was deposed). Never overwrite:
       // take what is stored, and let the caller's work be redone against it.
       const entry = await kv.get(id);

@@ -28,6 +28,12 @@ import { type InboxProgress, Supervision } from "./supervision.js";
 /** Inbox messages waiting for the next batch, at most; the consumer waits beyond that. */
 const MAX_BATCH = 2048;
 
+/** A submission held in memory until its batch's placement round: then its record is written once. */
+interface Fresh {
+  inbound: Inbound & { ok: true; kind: "submit" };
+  held: Held;
+}
+
 /**
  * What only the leader does: owns every live task (in memory, mirrored in the `tasks` bucket),
  * consumes the scheduler's inbox, places pending tasks and watches running ones. Every change
@@ -253,12 +259,80 @@ export class LeaderState {
       if (group) group.push(inbound);
       else byTask.set(key, [inbound]);
     }
+    // A submission alone in the batch for a task nobody holds yet is placed before its record is
+    // written, so a task placed at once is written once, as scheduled, instead of pending and then
+    // scheduled. Its message is acknowledged only once its record is stored.
+    const fresh: Fresh[] = [];
+    const groups: Inbound[][] = [];
+    for (const group of byTask.values()) {
+      const only = group[0];
+      if (group.length === 1 && only?.ok && only.kind === "submit" && !this.#book.tasks.has(only.taskId))
+        fresh.push(this.#admit(only));
+      else groups.push(group);
+    }
     await Promise.all(
-      [...byTask.values()].map(async (group) => {
+      groups.map(async (group) => {
         for (const [i, inbound] of group.entries())
           await this.#handle(inbound, outcomeOf(inbound, group[i + 1]));
       }),
     );
+    if (fresh.length === 0) return;
+    await this.#placer.schedule(() => this.#active());
+    await Promise.all(fresh.map((f) => this.#store(f)));
+  }
+
+  /** Holds a new task, not yet written, in the queue for the batch's placement round. */
+  #admit(inbound: Fresh["inbound"]): Fresh {
+    const submit = inbound.value;
+    const held: Held = { record: newRecord(submit.task, submit.submitted_at), revision: 0 };
+    this.#book.tasks.set(submit.task.task_id, held);
+    this.#book.queue.add(submit.task, Date.now());
+    return { inbound, held };
+  }
+
+  /**
+   * After the placement round: a new task it placed is stored already (as scheduled, with its
+   * submitted event); one it did not is written now as pending. Then its message is acknowledged.
+   */
+  async #store({ inbound, held }: Fresh): Promise<void> {
+    const { m } = inbound;
+    const book = this.#book;
+    const spec = inbound.value.task;
+    try {
+      if (held.revision === 0) {
+        try {
+          if (!this.#active()) throw new Error("not the scheduler leader any more");
+          held.revision = await this.#ctx.cluster.kv.tasks.create(spec.task_id, encode(held.record));
+          book.events.saved(spec.task_id, held.revision);
+        } catch (err) {
+          // Nothing is stored for it: out of the books again.
+          book.tasks.delete(spec.task_id);
+          book.queue.remove(spec.task_id);
+          if (!isCasConflict(err)) throw err;
+          // The same id was submitted before (see #onSubmit).
+          await this.#adopt(spec.task_id, spec.payload);
+          this.#acked(m);
+          return;
+        }
+        void book.event("submitted", held, { payload: spec.payload });
+        // A reason the round found for its class, written with the record.
+        if (held.record.waiting_reason)
+          void book.events.publish("waiting", held.record, held.revision, {}, "-waiting");
+        this.requestSchedule();
+      }
+      this.#acked(m);
+    } catch (err) {
+      this.#ctx.log.error(
+        { subject: m.subject, task_id: spec.task_id, error: errorMessage(err), error_code: "OC-5000" },
+        "scheduler message failed; will retry",
+      );
+      m.nak(1000);
+    }
+  }
+
+  #acked(m: JsMsg): void {
+    m.ack();
+    this.#handledSeq = Math.max(this.#handledSeq, m.seq);
   }
 
   /** @param outcomeFollows a `started` report whose attempt's outcome is next in the batch */
@@ -270,8 +344,7 @@ export class LeaderState {
       else if (inbound.kind === "cancel") await this.#onCancel(inbound.value);
       else if (inbound.kind === "retry") await this.#onRetry(inbound.value);
       else await this.#onReport(inbound.value, outcomeFollows);
-      m.ack();
-      this.#handledSeq = Math.max(this.#handledSeq, m.seq);
+      this.#acked(m);
     } catch (err) {
       this.#ctx.log.error(
         { subject: m.subject, error: errorMessage(err), error_code: "OC-5000" },

@@ -1,4 +1,4 @@
-import { encode, errorMessage, type ServiceContext } from "@openclaw/bus";
+import { encode, errorMessage, isCasConflict, type ServiceContext } from "@openclaw/bus";
 import { envelope, type QueueStats, type TaskDispatch, type TaskSpec } from "@openclaw/protocol";
 import type { Held, TaskBook } from "./book.js";
 import type { NodeTable } from "./node-table.js";
@@ -82,6 +82,11 @@ export class Placer {
       orders.push(
         this.#dispatch(held, nodeId, now).catch((err) => {
           if (!active()) return;
+          if (held.revision === 0 && isCasConflict(err)) {
+            // A new task whose id exists already: the submission's handler sorts it out.
+            book.release(nodeId);
+            return;
+          }
           this.#ctx.log.warn(
             { task_id: held.record.spec.task_id, error: errorMessage(err) },
             "dispatch failed; the task stays queued",
@@ -104,8 +109,20 @@ export class Placer {
   async #dispatch(held: Held, nodeId: string, now: number): Promise<void> {
     const { cluster } = this.#ctx;
     const book = this.#book;
+    // A task submitted in this batch, not written yet: its first write is this one, as scheduled.
+    const submitted = held.revision === 0 ? held.record : undefined;
     const rec = dispatched(held.record, nodeId, now);
     await book.save(held, rec);
+    if (submitted) {
+      // Its submitted event first, with the record as it would have been.
+      void book.events.publish(
+        "submitted",
+        submitted,
+        held.revision,
+        { payload: submitted.spec.payload },
+        "-submitted",
+      );
+    }
     const session = this.#nodes.session(nodeId);
     if (session) book.sessions.set(rec.spec.task_id, session);
     const msg: TaskDispatch = { ...envelope(this.#ctx.sender), task: rec.spec, attempt: rec.attempt };
@@ -132,6 +149,11 @@ export class Placer {
         const held = book.tasks.get(id);
         if (!held || held.record.waiting_reason === reason) continue;
         const rec = { ...held.record, waiting_reason: reason };
+        if (held.revision === 0) {
+          // Submitted in this batch and not written yet: its first write (as pending) says why.
+          held.record = rec;
+          continue;
+        }
         await book.save(held, rec);
         await book.event("waiting", held);
       }

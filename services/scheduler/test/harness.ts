@@ -132,9 +132,10 @@ export async function simNode(
   return sim;
 }
 
-export async function submit(ctx: ServiceContext, spec: TaskSpec): Promise<void> {
+/** `msgID` other than the task id: a repeat the stream's duplicate window does not catch. */
+export async function submit(ctx: ServiceContext, spec: TaskSpec, msgID = spec.task_id): Promise<void> {
   const msg: TaskSubmit = { ...envelope(ctx.sender), task: spec, submitted_at: new Date().toISOString() };
-  await ctx.cluster.js.publish(ctx.cluster.names.subjects.schedSubmit, encode(msg), { msgID: spec.task_id });
+  await ctx.cluster.js.publish(ctx.cluster.names.subjects.schedSubmit, encode(msg), { msgID });
 }
 
 /** Every task event published, as they arrive. */

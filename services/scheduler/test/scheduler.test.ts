@@ -90,6 +90,33 @@ describe("scheduler", () => {
     expect((nodes[0]?.taken.length ?? 0) + (nodes[1]?.taken.length ?? 0)).toBe(60);
   });
 
+  it("one task for one id also when a repeat gets past the stream's duplicate window: live, finished, or twice in a burst", async () => {
+    const { ctx, events, node, final } = await setup();
+    const n = await node("dup", { capacity: 4 });
+    const t = spec();
+    await submit(ctx, t);
+    await submit(ctx, t, `${t.task_id}-again`); // while it is live
+    await final(t.task_id);
+    const before = await ctx.cluster.kv.tasks.get(t.task_id);
+    // After it finished, among new tasks of the same kind (so in a placement round with them).
+    const others = Array.from({ length: 20 }, () => spec());
+    await Promise.all([
+      submit(ctx, t, `${t.task_id}-late`),
+      ...others.flatMap((o) => [submit(ctx, o), submit(ctx, o, `${o.task_id}-burst`)]),
+    ]);
+    for (const o of others) expect((await final(o.task_id)).kind).toBe("completed");
+    expect((await ctx.cluster.kv.tasks.get(t.task_id))?.revision).toBe(before?.revision);
+    for (const id of [t.task_id, ...others.map((o) => o.task_id)]) {
+      expect(kinds(events, id).filter((k) => k === "submitted")).toHaveLength(1);
+      expect(n.taken.filter((d) => d.task.task_id === id)).toHaveLength(1);
+    }
+    // A repeat is not a dispatch failure: no new task was told so.
+    const reasons = events.flatMap((e) =>
+      "task" in e && e.task.waiting_reason ? [e.task.waiting_reason] : [],
+    );
+    expect(reasons).toEqual([]);
+  });
+
   it("records a start and its outcome that arrive together in one write, and still announces both, in order", async () => {
     const { ctx, events, node, final } = await setup();
     await node("quick", { capacity: 50, together: true });
