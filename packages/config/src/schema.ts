@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { Duration, PlacementStrategy, tokenProblem } from "@openclaw/protocol";
+import { Duration, DurationOrZero, PlacementStrategy, tokenProblem } from "@openclaw/protocol";
 import { z } from "zod";
 
 /** An integer given as a number (YAML) or a string of digits (env, flags). */
@@ -188,6 +188,11 @@ export const ConfigSchema = z
         allowed_commands: NameList.default([]),
         /** On SIGTERM the worker drains: takes no new work and waits this long for running tasks before handing the rest back. */
         drain_timeout: Duration.default(30_000),
+        /**
+         * How long an attempt runs before the worker reports its start. A shorter attempt's
+         * outcome reports both (one message and one task record write fewer); 0 reports every start.
+         */
+        started_report_delay: DurationOrZero.default(50),
       })
       .prefault({}),
     communication: z

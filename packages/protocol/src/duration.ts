@@ -24,16 +24,23 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
+function duration(allowZero: boolean) {
+  return z.union([z.number(), z.string()]).transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      ctx.addIssue({ code: "custom", message: `expected ${DURATION_RULE}` });
+      return z.NEVER;
+    }
+    if (ms < 0 || (ms === 0 && !allowZero)) {
+      ctx.addIssue({ code: "custom", message: "must be greater than zero" });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
 /** A positive duration in the config; parsed to milliseconds. */
-export const Duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === undefined) {
-    ctx.addIssue({ code: "custom", message: `expected ${DURATION_RULE}` });
-    return z.NEVER;
-  }
-  if (ms <= 0) {
-    ctx.addIssue({ code: "custom", message: "must be greater than zero" });
-    return z.NEVER;
-  }
-  return ms;
-});
+export const Duration = duration(false);
+
+/** A duration in the config that may be 0 (none); parsed to milliseconds. */
+export const DurationOrZero = duration(true);

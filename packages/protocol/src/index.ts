@@ -10,7 +10,7 @@
  * ```
  */
 
-export { DURATION_RULE, Duration, formatDuration, parseDuration } from "./duration.js";
+export { DURATION_RULE, Duration, DurationOrZero, formatDuration, parseDuration } from "./duration.js";
 export { ElectReply, ElectRequest, LEADER_ROLES, LeaderRole } from "./election.js";
 export { CLUSTER_VERSION, EnvelopeFields, envelope, PROTOCOL_VERSION, Sender } from "./envelope.js";
 export { ERROR_CODES, type ErrorCode, isOcError, OcError } from "./errors.js";

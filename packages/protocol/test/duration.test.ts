@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Duration, formatDuration, parseDuration } from "../src/index.js";
+import { Duration, DurationOrZero, formatDuration, parseDuration } from "../src/index.js";
 
 describe("durations", () => {
   it.each([
@@ -25,6 +25,14 @@ describe("durations", () => {
   it("refuses zero and says a duration is expected otherwise", () => {
     expect(Duration.safeParse("0s").error?.issues[0]?.message).toContain("greater than zero");
     expect(Duration.safeParse("soon").error?.issues[0]?.message).toContain("500ms, 5s, 1m");
+  });
+
+  it("DurationOrZero takes zero (none), and refuses what Duration refuses otherwise", () => {
+    expect(DurationOrZero.parse("0ms")).toBe(0);
+    expect(DurationOrZero.parse(0)).toBe(0);
+    expect(DurationOrZero.parse("50ms")).toBe(50);
+    expect(DurationOrZero.safeParse("-1s").success).toBe(false);
+    expect(DurationOrZero.safeParse("soon").error?.issues[0]?.message).toContain("500ms, 5s, 1m");
   });
 
   it("formats back to the accepted syntax", () => {

@@ -1,7 +1,7 @@
 import { encode } from "@openclaw/bus";
 import type { Logger } from "@openclaw/log";
 import type { TaskError, TaskReport } from "@openclaw/protocol";
-import type { TaskBook } from "./book.js";
+import type { Held, TaskBook } from "./book.js";
 import type { NodeTable } from "./node-table.js";
 import { started, succeeded } from "./records.js";
 
@@ -10,6 +10,16 @@ export interface ReportDeps {
   nodes: NodeTable;
   log: Logger;
   requestSchedule(): void;
+}
+
+/**
+ * The attempt started, and its outcome is at hand: the record goes straight to the outcome (one
+ * write, not two); the started event still goes out first, with the record as it would have been.
+ */
+function startedUnwritten(book: TaskBook, held: Held, now: number): void {
+  const running = started(held.record, now);
+  void book.events.publish("started", running, held.revision, {}, "-started");
+  held.record = running;
 }
 
 /**
@@ -29,21 +39,20 @@ export async function applyReport(d: ReportDeps, report: TaskReport, outcomeFoll
     return;
   }
   const now = Date.now();
-  const before = held.record;
   if (r.kind === "started") {
-    if (before.status !== "scheduled") return;
-    if (outcomeFollows) {
-      // Its outcome is next in this batch: the record goes straight to it (one write, not two);
-      // the started event still goes out first, with the record as it would have been.
-      const running = started(before, now);
-      void book.events.publish("started", running, held.revision, {}, "-started");
-      held.record = running;
-      return;
+    if (held.record.status !== "scheduled") return;
+    if (outcomeFollows) startedUnwritten(book, held, now);
+    else {
+      await book.save(held, started(held.record, now));
+      void book.event("started", held);
     }
-    await book.save(held, started(before, now));
-    void book.event("started", held);
     return;
   }
+  // A worker reports a start only once its attempt has run a moment: the outcome of a shorter one
+  // (not a hand-back before it began) says it started too.
+  if (held.record.status === "scheduled" && (r.kind === "succeeded" || r.error.code !== "OC-6009"))
+    startedUnwritten(book, held, now - r.duration_ms);
+  const before = held.record;
   if (r.kind === "succeeded") {
     const rec = succeeded(before, r.result, now);
     if (!book.fits(rec)) {

@@ -64,6 +64,8 @@ export async function simNode(
     silent?: boolean;
     /** Send each attempt's started report and outcome back to back, as a worker does for a skill that returns at once. */
     together?: boolean;
+    /** Send only each attempt's outcome, as a worker does for an attempt shorter than worker.started_report_delay. */
+    noStart?: boolean;
   } = {},
 ): Promise<SimNode> {
   const { cluster } = ctx;
@@ -112,7 +114,7 @@ export async function simNode(
         node_id: id,
       };
       void (async () => {
-        const start = report({ ...base, kind: "started" });
+        const start = options.noStart ? undefined : report({ ...base, kind: "started" });
         if (!options.together) await start;
         const outcome = await run(dispatch);
         sim.running -= 1;

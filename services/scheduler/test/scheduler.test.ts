@@ -135,6 +135,18 @@ describe("scheduler", () => {
     expect(info.state.last_seq).toBeLessThan(4 * tasks.length);
   });
 
+  it("takes an outcome with no start report before it as a start and its outcome: both announced, in order, one write", async () => {
+    const { ctx, events, node, final } = await setup();
+    await node("brief", { capacity: 4, noStart: true });
+    const ok = spec({ payload: "ok" });
+    await submit(ctx, ok);
+    expect((await final(ok.task_id)).kind).toBe("completed");
+    expect(kinds(events, ok.task_id)).toEqual(["submitted", "scheduled", "started", "completed"]);
+    const e = await ctx.cluster.kv.tasks.get(ok.task_id);
+    const rec = e ? decode(TaskRecord, e.value) : undefined;
+    expect(rec?.ok && rec.value.started_at !== null && rec.value.status === "completed").toBe(true);
+  });
+
   it("dispatches by priority: critical before high before normal before low", async () => {
     const { ctx, node, final } = await setup();
     const order = ["low", "normal", "critical", "high", "low", "critical"] as const;

@@ -366,9 +366,16 @@ export class Executor {
       task.timeout_ms,
     );
     a.started = true;
-    // The skill starts without waiting for the stream's ack of this report; the outcome's report
-    // waits for it, so the scheduler never reads them out of order.
-    const startedReport = publishReport(this.#o.ctx.cluster, { ...this.#head(a), kind: "started" }, log);
+    // The start is reported once the attempt has run worker.started_report_delay: a shorter one's
+    // outcome says it all (one report and one record write fewer). The skill never waits for it;
+    // the outcome's report waits for its ack, so the scheduler never reads them out of order.
+    let startedReport: Promise<void> | undefined;
+    const reportStarted = () => {
+      startedReport = publishReport(this.#o.ctx.cluster, { ...this.#head(a), kind: "started" }, log);
+    };
+    const delay = ctx.config.worker.started_report_delay;
+    const reportStart = delay > 0 ? setTimeout(reportStarted, delay) : undefined;
+    if (delay === 0) reportStarted();
     let outcome: Outcome = failure("OC-5000", "not run", true);
     let actx: AttemptContext | undefined;
     try {
@@ -408,6 +415,7 @@ export class Executor {
       clearTimeout(timer);
       actx?.close();
     }
+    clearTimeout(reportStart);
     await startedReport;
     if (a.abortedWith) outcome = { ok: false, error: a.abortedWith };
     else if (outcome.ok) outcome = checkResult(outcome.result, maxResultBytes);

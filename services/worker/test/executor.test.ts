@@ -126,6 +126,32 @@ describe("running skills", () => {
   });
 });
 
+describe("reporting a start", () => {
+  it("reports no start for an attempt shorter than worker.started_report_delay: its outcome says it; a longer one's start is reported", async () => {
+    const w6 = await startTestWorker(nats.url, prefix, {
+      node_id: "w6",
+      skills_dir: EXAMPLE_SKILLS,
+      max_concurrent_tasks: 2,
+      started_report_delay: "2s",
+    });
+    try {
+      const short = taskId("short");
+      await sched.dispatch("w6", taskSpec(short, "echo", { hi: 1 }));
+      expect(await sched.outcome(short)).toMatchObject({ kind: "succeeded", result: { hi: 1 } });
+      expect(sched.of(short).map((r) => r.kind)).toEqual(["succeeded"]);
+      const long = taskId("long");
+      await sched.dispatch("w6", taskSpec(long, "sleep", { ms: 4000, steps: 2 }));
+      await waitFor(() => sched.of(long).some((r) => r.kind === "started"), { timeout: 10_000 });
+      expect(sched.of(long).map((r) => r.kind)).toEqual(["started"]);
+      expect(await sched.outcome(long)).toMatchObject({ kind: "succeeded" });
+      expect(sched.of(long).map((r) => r.kind)).toEqual(["started", "succeeded"]);
+    } finally {
+      await w6.worker.stop();
+      await w6.ctx.close();
+    }
+  });
+});
+
 describe("failures", () => {
   it("reports a thrown error as OC-6001 with its message, retryable by default", async () => {
     const id = await run("throws", { message: "disk on fire" });

@@ -162,7 +162,13 @@ export async function startTestWorker(
     ...extra,
     cluster: { subject_prefix: prefix },
     communication: { nats_url: natsUrl },
-    worker: { heartbeat_interval: "200ms", skills_poll_interval: "200ms", ...worker },
+    // Every start reported, whatever an attempt's length (tests that need the delay set it).
+    worker: {
+      heartbeat_interval: "200ms",
+      skills_poll_interval: "200ms",
+      started_report_delay: 0,
+      ...worker,
+    },
   });
   const lines: Line[] = [];
   const log = createLogger({
