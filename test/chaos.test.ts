@@ -17,7 +17,10 @@ it("under SIGKILLed workers, scheduler and NATS node, every task ends, none lost
     schedulerKillAtMs: 3000,
     natsKillAtMs: 6000,
     natsDownMs: 5000,
-    timeoutMs: 150_000,
+    // A known stall (see docs/reliability.md) can hold the cluster for about 50 s after a NATS
+    // node dies during a scheduler takeover: the run still has to finish every task.
+    timeoutMs: 200_000,
+    serviceLogs: Boolean(process.env.CHAOS_VERBOSE),
     log: (line) => {
       lines.push(line);
       if (process.env.CHAOS_VERBOSE) process.stderr.write(`[chaos] ${line}\n`);
@@ -30,4 +33,4 @@ it("under SIGKILLed workers, scheduler and NATS node, every task ends, none lost
   expect(report.kills.nats).toBe(1);
   expect(report.kills.workers).toBeGreaterThan(0);
   expect(report.failover.count).toBeGreaterThan(0);
-}, 180_000);
+}, 260_000);

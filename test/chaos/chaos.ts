@@ -40,6 +40,8 @@ export interface ChaosOptions {
   natsDownMs: number;
   /** The whole run gives up after this long. */
   timeoutMs: number;
+  /** Log every service's log lines (warnings and errors) at the end. */
+  serviceLogs?: boolean;
   log?: (line: string) => void;
 }
 
@@ -90,11 +92,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const prefix = uniquePrefix();
   const dir = mkdtempSync(join(tmpdir(), "oc-chaos-"));
   const skills = new URL("../../examples/skills", import.meta.url).pathname;
-  const baseEnv = env(nats.url, prefix);
+  const baseEnv = { ...env(nats.url, prefix), ...(o.serviceLogs ? { OPENCLAW_LOG_LEVEL: "info" } : {}) };
   const procs: ServiceProcess[] = [];
+  const names_: string[] = [];
   const spawn = (args: string[]) => {
     const p = spawnOclaw(args, { env: baseEnv, cwd: dir });
     procs.push(p);
+    names_.push(args.filter((a) => !a.startsWith("-")).join(" "));
     return p;
   };
   const schedulers = new Map<string, ServiceProcess>();
@@ -184,7 +188,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const done = records.filter((r) => TERMINAL.has(r.status)).length;
       if (now - lastProgress >= 5000) {
         lastProgress = now;
-        log(`${records.length} tasks recorded, ${done} done`);
+        const by: Record<string, number> = {};
+        for (const r of records) by[r.status] = (by[r.status] ?? 0) + 1;
+        log(`${records.length} tasks recorded, ${done} done ${JSON.stringify(by)}`);
       }
       if (records.length === o.tasks && done === o.tasks) break;
       if (t0 === undefined && records.some((r) => r.status === "running")) t0 = now;
@@ -279,6 +285,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       durationMs: Date.now() - began,
     };
   } finally {
+    if (o.serviceLogs) {
+      // What each service warned about, with when: where a stall came from.
+      const lines = procs.flatMap((p, i) =>
+        p.logs.map((l) => ({ at: String(l.timestamp ?? ""), name: names_[i], l })),
+      );
+      lines.sort((a, b) => a.at.localeCompare(b.at));
+      for (const { name, l } of lines) {
+        const { timestamp, service, v, pid, hostname, ...rest } = l;
+        log(`${String(timestamp)} ${name} ${JSON.stringify(rest)}`);
+      }
+    }
     await sdk?.close().catch(() => undefined);
     await bus?.nc.close().catch(() => undefined);
     await Promise.all(procs.map((p) => p.stop()));
