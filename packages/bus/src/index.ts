@@ -33,6 +33,7 @@ export { LeaderLease, type LeaderLeaseOptions } from "./lease.js";
 export {
   bindCluster,
   type Cluster,
+  CONSUME_EXPIRES_MS,
   ensureDurable,
   ensureRegistryConsumer,
   type JetStreamClient,

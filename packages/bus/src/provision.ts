@@ -233,6 +233,15 @@ async function ensureKvOnce(
   return kv;
 }
 
+/**
+ * How long each pull request of a long-running `consume()` lasts. The server sends idle heartbeats
+ * at half of it, and the client pulls again after two missed ones: a consumer that stopped
+ * delivering (its NATS node died, its leader moved) is noticed in about this long, not after the
+ * library's default of 30 s (measured: 50 s of a frozen cluster in the chaos run, reports waiting
+ * in the scheduler's inbox while every slot looked busy). Costs one pull request per interval.
+ */
+export const CONSUME_EXPIRES_MS = 5000;
+
 /** A durable pull consumer with explicit acks (optionally filtered to one subject). Safe to race. */
 export function ensureDurable(
   jsm: JetStreamManager,

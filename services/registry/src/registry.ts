@@ -1,5 +1,6 @@
 import {
   type Cluster,
+  CONSUME_EXPIRES_MS,
   decode,
   encode,
   ensureRegistryConsumer,
@@ -176,7 +177,7 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
       try {
         await ensureRegistryConsumer(cluster.jsm, names);
         const consumer = await cluster.js.consumers.get(names.streams.nodes, names.consumers.registry);
-        const iter = await consumer.consume({ max_messages: 512 });
+        const iter = await consumer.consume({ max_messages: 512, expires: CONSUME_EXPIRES_MS });
         messages = iter;
         if (abort.signal.aborted) await iter.close();
         void (async () => {

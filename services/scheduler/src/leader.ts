@@ -1,4 +1,5 @@
 import {
+  CONSUME_EXPIRES_MS,
   decode,
   encode,
   ensureDurable,
@@ -24,6 +25,18 @@ import { Placer } from "./placer.js";
 import { cancelled, newRecord, retried } from "./records.js";
 import { applyReport } from "./reports.js";
 import { type InboxProgress, Supervision } from "./supervision.js";
+
+/** Consumer statuses worth a warning: the inbox may stop delivering for a while. */
+const INBOX_TROUBLE = new Set([
+  "heartbeats_missed",
+  "consumer_not_found",
+  "stream_not_found",
+  "consumer_deleted",
+  "no_responders",
+]);
+
+/** A step of the serial chain longer than this is logged (everything else waited for it). */
+const SLOW_STEP_MS = 2000;
 
 /** Inbox messages waiting for the next batch, at most; the consumer waits beyond that. */
 const MAX_BATCH = 2048;
@@ -60,6 +73,8 @@ export class LeaderState {
   #batch: JsMsg[] = [];
   /** The batch step queued on the chain, if one is. */
   #batchStep: Promise<void> | undefined;
+  /** How long the parts of the last tick took, for the slow-step warning. */
+  #tickParts: Record<string, number> = {};
 
   constructor(ctx: ServiceContext, nodes: NodeTable, isLeader: () => boolean) {
     this.#ctx = ctx;
@@ -109,13 +124,13 @@ export class LeaderState {
   /** Starts consuming the inbox and placing: once leadership is active. */
   run(): void {
     if (this.#stopped) return;
-    void this.#serial(() => this.#announceInherited());
+    void this.#serial("announce", () => this.#announceInherited());
     void this.#consume();
     this.#timer = setInterval(() => {
       // One tick at a time: when a tick is slower than the interval, they do not pile up.
       if (this.#tickQueued) return;
       this.#tickQueued = true;
-      void this.#serial(async () => {
+      void this.#serial("tick", async () => {
         this.#tickQueued = false;
         await this.#tick();
       });
@@ -140,7 +155,7 @@ export class LeaderState {
   requestSchedule(): void {
     if (this.#scheduleQueued || this.#stopped) return;
     this.#scheduleQueued = true;
-    void this.#serial(async () => {
+    void this.#serial("place", async () => {
       this.#scheduleQueued = false;
       await this.#placer.schedule(() => this.#active());
     });
@@ -156,10 +171,22 @@ export class LeaderState {
     return this.#book.pendingCount;
   }
 
-  #serial(work: () => Promise<void>): Promise<void> {
-    this.#chain = this.#chain.then(work).catch((err) => {
-      this.#ctx.log.error({ error: errorMessage(err), error_code: "OC-5000" }, "scheduler step failed");
-    });
+  #serial(step: string, work: () => Promise<void>): Promise<void> {
+    this.#chain = this.#chain
+      .then(async () => {
+        const began = performance.now();
+        await work();
+        const ms = performance.now() - began;
+        // Everything else waited meanwhile: say so, with what took the time.
+        if (ms > SLOW_STEP_MS)
+          this.#ctx.log.warn(
+            { step, duration_ms: Math.round(ms), ...(step === "tick" ? this.#tickParts : {}) },
+            "scheduler step was slow; the inbox and placement waited",
+          );
+      })
+      .catch((err) => {
+        this.#ctx.log.error({ error: errorMessage(err), error_code: "OC-5000" }, "scheduler step failed");
+      });
     return this.#chain;
   }
 
@@ -178,12 +205,21 @@ export class LeaderState {
    */
   async #tick(): Promise<void> {
     const book = this.#book;
-    await book.events.flush();
-    await this.#supervision.check(Date.now(), await this.#inboxProgress());
-    await this.#placer.schedule(() => this.#active());
-    await this.#placer.publishStats();
-    await book.events.storeMark();
-    await storeBreakers(this.#ctx.cluster.kv.scheduler, book.breakers, this.#ctx.log);
+    const parts: Record<string, number> = {};
+    this.#tickParts = parts;
+    const timed = async (part: string, work: () => Promise<unknown>) => {
+      const began = performance.now();
+      await work();
+      parts[`${part}_ms`] = Math.round(performance.now() - began);
+    };
+    await timed("flush", () => book.events.flush());
+    await timed("check", async () => this.#supervision.check(Date.now(), await this.#inboxProgress()));
+    await timed("place", () => this.#placer.schedule(() => this.#active()));
+    await timed("stats", () => this.#placer.publishStats());
+    await timed("mark", () => book.events.storeMark());
+    await timed("breakers", () =>
+      storeBreakers(this.#ctx.cluster.kv.scheduler, book.breakers, this.#ctx.log),
+    );
   }
 
   /** How far the inbox is handled, for verdicts that a queued report could overrule. */
@@ -224,14 +260,19 @@ export class LeaderState {
     while (!this.#stopped) {
       try {
         const consumer = await cluster.js.consumers.get(stream, durable);
-        const messages = await consumer.consume({ max_messages: 256 });
+        const messages = await consumer.consume({ max_messages: 256, expires: CONSUME_EXPIRES_MS });
         this.#messages = messages;
+        // What the client says about the inbox consumer when it stops delivering: for the logs.
+        void (async () => {
+          for await (const s of messages.status())
+            if (INBOX_TROUBLE.has(s.type)) log.warn({ status: s.type }, "scheduler inbox consumer trouble");
+        })().catch(() => undefined);
         if (this.#stopped) await messages.close();
         // Messages are collected while the chain is busy and handled as one batch: a burst is
         // handled concurrently across tasks, with one placement round after it.
         for await (const m of messages) {
           this.#batch.push(m);
-          this.#batchStep ??= this.#serial(() => this.#handleBatch());
+          this.#batchStep ??= this.#serial("inbox", () => this.#handleBatch());
           if (this.#batch.length >= MAX_BATCH) await this.#batchStep;
         }
         await this.#chain;

@@ -1,4 +1,4 @@
-import { type Cluster, decode, type JsMsg, pause } from "@openclaw/bus";
+import { type Cluster, CONSUME_EXPIRES_MS, decode, type JsMsg, pause } from "@openclaw/bus";
 import type { Logger } from "@openclaw/log";
 import { NodeEvent, TaskEvent } from "@openclaw/protocol";
 import type { NodeStore, StreamEvent } from "../db/node-store.js";
@@ -94,7 +94,7 @@ export function followEventHistory(o: EventHistoryOptions): Stoppable {
         : { deliver_policy: "by_start_sequence", opt_start_seq: cursor + 1 }),
     };
     const consumer = await cluster.js.consumers.get(stream, options);
-    const iter = await consumer.consume();
+    const iter = await consumer.consume({ expires: CONSUME_EXPIRES_MS });
     messages = iter;
     // When nats.js recreates an ordered consumer by itself (its server lost it: a NATS restart, a
     // stream leader gone), the new one can sit silent until heartbeats are missed (~45 s): start
