@@ -123,7 +123,7 @@ describe("leadership, visible and controllable", () => {
     expect(after.term).toBeGreaterThan(before.term);
     await procs
       .get(other)
-      ?.waitForLog((l) => l.message === "elected leader" && l.term === after.term, 20_000);
+      ?.waitForLog((l) => l.message === "elected leader" && Number(l.term) >= after.term, 20_000);
     await procs
       .get(before.holder)
       ?.waitForLog((l) => l.message === "stepping down on request; a new election follows", 5000);
@@ -209,7 +209,7 @@ describe("leadership, visible and controllable", () => {
     // Leading once it has taken over (it answers only then).
     await procs
       .get(hm.holder)
-      ?.waitForLog((l) => l.message === "elected leader" && l.term === hm.term, 20_000);
+      ?.waitForLog((l) => l.message === "elected leader" && Number(l.term) >= hm.term, 20_000);
     const both = await fetch(`${api}/api/v1/cluster/elect`, { method: "POST" });
     expect(both.status).toBe(200);
     expect(await both.json()).toMatchObject({
@@ -223,10 +223,13 @@ describe("leadership, visible and controllable", () => {
 
   it("a lone scheduler that is asked to step down leads again after its hold-off, in a higher term (oclaw elect --wait)", async () => {
     procs.set("sched-3", c.spawn("scheduler", ["--instance", "sched-3"]));
-    const before = await waitForLeader("scheduler", (l) => l.holder === "sched-3");
-    await procs
+    const first = await waitForLeader("scheduler", (l) => l.holder === "sched-3");
+    // Leading once it has taken over. On a busy machine a takeover can time out and be redone in
+    // a later term: the term that counts is the one it logs as elected.
+    const elected = await procs
       .get("sched-3")
-      ?.waitForLog((l) => l.message === "elected leader" && l.term === before.term, 20_000);
+      ?.waitForLog((l) => l.message === "elected leader" && Number(l.term) >= first.term, 20_000);
+    const before = { ...first, term: Number(elected?.term) };
 
     const run = await oclaw(["elect", "--role", "scheduler", "--wait", "--json"]);
     expect(run.err).toBe("");
