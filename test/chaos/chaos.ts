@@ -94,11 +94,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const skills = new URL("../../examples/skills", import.meta.url).pathname;
   const baseEnv = { ...env(nats.url, prefix), ...(o.serviceLogs ? { OPENCLAW_LOG_LEVEL: "info" } : {}) };
   const procs: ServiceProcess[] = [];
-  const names_: string[] = [];
+  const labels: string[] = [];
   const spawn = (args: string[]) => {
     const p = spawnOclaw(args, { env: baseEnv, cwd: dir });
     procs.push(p);
-    names_.push(args.filter((a) => !a.startsWith("-")).join(" "));
+    labels.push(args.filter((a) => !a.startsWith("-")).join(" "));
     return p;
   };
   const schedulers = new Map<string, ServiceProcess>();
@@ -288,7 +288,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     if (o.serviceLogs) {
       // What each service warned about, with when: where a stall came from.
       const lines = procs.flatMap((p, i) =>
-        p.logs.map((l) => ({ at: String(l.timestamp ?? ""), name: names_[i], l })),
+        p.logs.map((l) => ({ at: String(l.timestamp ?? ""), name: labels[i], l })),
       );
       lines.sort((a, b) => a.at.localeCompare(b.at));
       for (const { name, l } of lines) {

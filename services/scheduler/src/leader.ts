@@ -41,12 +41,6 @@ const SLOW_STEP_MS = 2000;
 /** Inbox messages waiting for the next batch, at most; the consumer waits beyond that. */
 const MAX_BATCH = 2048;
 
-/** A submission held in memory until its batch's placement round: then its record is written once. */
-interface Fresh {
-  inbound: Inbound & { ok: true; kind: "submit" };
-  held: Held;
-}
-
 /**
  * What only the leader does: owns every live task (in memory, mirrored in the `tasks` bucket),
  * consumes the scheduler's inbox, places pending tasks and watches running ones. Every change
@@ -303,13 +297,14 @@ export class LeaderState {
     // A submission alone in the batch for a task nobody holds yet is placed before its record is
     // written, so a task placed at once is written once, as scheduled, instead of pending and then
     // scheduled. Its message is acknowledged only once its record is stored.
-    const fresh: Fresh[] = [];
+    const fresh: Inbound[] = [];
     const groups: Inbound[][] = [];
     for (const group of byTask.values()) {
       const only = group[0];
-      if (group.length === 1 && only?.ok && only.kind === "submit" && !this.#book.tasks.has(only.taskId))
-        fresh.push(this.#admit(only));
-      else groups.push(group);
+      if (group.length === 1 && only?.ok && only.kind === "submit" && !this.#book.tasks.has(only.taskId)) {
+        this.#hold(only.value);
+        fresh.push(only);
+      } else groups.push(group);
     }
     await Promise.all(
       groups.map(async (group) => {
@@ -319,61 +314,16 @@ export class LeaderState {
     );
     if (fresh.length === 0) return;
     await this.#placer.schedule(() => this.#active());
-    await Promise.all(fresh.map((f) => this.#store(f)));
+    // Those it placed are stored (as scheduled); the others are written now, as pending.
+    await Promise.all(fresh.map((inbound) => this.#handle(inbound)));
   }
 
-  /** Holds a new task, not yet written, in the queue for the batch's placement round. */
-  #admit(inbound: Fresh["inbound"]): Fresh {
-    const submit = inbound.value;
+  /** Holds a new task, not yet written, in the queue. */
+  #hold(submit: TaskSubmit): Held {
     const held: Held = { record: newRecord(submit.task, submit.submitted_at), revision: 0 };
     this.#book.tasks.set(submit.task.task_id, held);
     this.#book.queue.add(submit.task, Date.now());
-    return { inbound, held };
-  }
-
-  /**
-   * After the placement round: a new task it placed is stored already (as scheduled, with its
-   * submitted event); one it did not is written now as pending. Then its message is acknowledged.
-   */
-  async #store({ inbound, held }: Fresh): Promise<void> {
-    const { m } = inbound;
-    const book = this.#book;
-    const spec = inbound.value.task;
-    try {
-      if (held.revision === 0) {
-        try {
-          if (!this.#active()) throw new Error("not the scheduler leader any more");
-          held.revision = await this.#ctx.cluster.kv.tasks.create(spec.task_id, encode(held.record));
-          book.events.saved(spec.task_id, held.revision);
-        } catch (err) {
-          // Nothing is stored for it: out of the books again.
-          book.tasks.delete(spec.task_id);
-          book.queue.remove(spec.task_id);
-          if (!isCasConflict(err)) throw err;
-          // The same id was submitted before (see #onSubmit).
-          await this.#adopt(spec.task_id, spec.payload);
-          this.#acked(m);
-          return;
-        }
-        void book.event("submitted", held, { payload: spec.payload });
-        // A reason the round found for its class, written with the record.
-        if (held.record.waiting_reason)
-          void book.events.publish("waiting", held.record, held.revision, {}, "-waiting");
-        this.requestSchedule();
-      }
-      this.#acked(m);
-    } catch (err) {
-      this.#ctx.log.error(
-        { subject: m.subject, task_id: spec.task_id, error: errorMessage(err), error_code: "OC-5000" },
-        "scheduler message failed; will retry",
-      );
-      m.nak(1000);
-    }
-  }
-
-  #acked(m: JsMsg): void {
-    m.ack();
-    this.#handledSeq = Math.max(this.#handledSeq, m.seq);
+    return held;
   }
 
   /** @param outcomeFollows a `started` report whose attempt's outcome is next in the batch */
@@ -385,7 +335,8 @@ export class LeaderState {
       else if (inbound.kind === "cancel") await this.#onCancel(inbound.value);
       else if (inbound.kind === "retry") await this.#onRetry(inbound.value);
       else await this.#onReport(inbound.value, outcomeFollows);
-      this.#acked(m);
+      m.ack();
+      this.#handledSeq = Math.max(this.#handledSeq, m.seq);
     } catch (err) {
       this.#ctx.log.error(
         { subject: m.subject, error: errorMessage(err), error_code: "OC-5000" },
@@ -402,26 +353,34 @@ export class LeaderState {
     );
   }
 
+  /**
+   * Writes a new task's record as pending, unless it is written already: a repeat of a live task,
+   * or one its batch's placement round placed (and wrote as scheduled).
+   */
   async #onSubmit(submit: TaskSubmit): Promise<void> {
     const book = this.#book;
     const spec = submit.task;
-    if (book.tasks.has(spec.task_id)) return; // a repeat of a live task
-    const held: Held = { record: newRecord(spec, submit.submitted_at), revision: 0 };
-    if (!this.#active()) throw new Error("not the scheduler leader any more");
+    const held = book.tasks.get(spec.task_id) ?? this.#hold(submit);
+    if (held.revision !== 0) return;
     try {
+      if (!this.#active()) throw new Error("not the scheduler leader any more");
       held.revision = await this.#ctx.cluster.kv.tasks.create(spec.task_id, encode(held.record));
       book.events.saved(spec.task_id, held.revision);
     } catch (err) {
+      // Nothing is stored for it: out of the books again.
+      book.tasks.delete(spec.task_id);
+      book.queue.remove(spec.task_id);
       if (!isCasConflict(err)) throw err;
       // The same id was submitted before: one task, not two. But if its record is live and not
       // held (an earlier create landed and its reply was lost), take it over now.
-      await this.#adopt(spec.task_id, submit.task.payload);
+      await this.#adopt(spec.task_id, spec.payload);
       return;
     }
-    book.tasks.set(spec.task_id, held);
-    book.queue.add(spec, Date.now());
     // Not awaited: placement need not wait for the event (the publisher keeps a task's events in order).
     void book.event("submitted", held, { payload: spec.payload });
+    // A reason its batch's placement round found for its class, written with the record.
+    if (held.record.waiting_reason)
+      void book.events.publish("waiting", held.record, held.revision, {}, "-waiting");
     this.requestSchedule();
   }
 
