@@ -4,13 +4,14 @@
  * worker does (the same `NodeRegister` through JetStream, the same fire-and-forget
  * `NodeHeartbeat` on its node subject, every `heartbeat ms`), but runs nothing. Node `sim-<i>`
  * has `skills per node` consecutive skills of `sim-skill-0` ... `sim-skill-<pool - 1>`, starting
- * at `i mod pool`. Their heartbeats are spread evenly over the interval. Reports `ready` once
+ * at `i mod pool`. Their heartbeats are spread evenly over the interval; each answers the health
+ * monitor's pings as a worker does. Reports `ready` once
  * every register is stored, then each heartbeat sent as one completion.
  */
 import { randomUUID } from "node:crypto";
 import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { encode } from "@openclaw/bus";
+import { encode, serveNodePing } from "@openclaw/bus";
 import {
   CLUSTER_VERSION,
   EMPTY_LOAD,
@@ -81,6 +82,10 @@ try {
         return js.publish(n.subjects.nodeMessage(node.node_id, "register"), encode(msg), { msgID: msg.id });
       }),
     );
+  }
+  for (const node of nodes) {
+    const sender = { service: "worker", instance: node.node_id };
+    serveNodePing(nc, n, { nodeId: node.node_id, session: node.session, sender });
   }
   const beat = (node: NodeDescriptor) => {
     const msg: NodeHeartbeat = {

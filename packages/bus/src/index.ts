@@ -30,6 +30,7 @@ export {
 export { errorMessage, isCasConflict, isNotFound } from "./errors.js";
 export { publishLeaderElected, publishNodeEvent } from "./events.js";
 export { LeaderLease, type LeaderLeaseOptions } from "./lease.js";
+export { type PingAnswer, pingNode, serveNodePing } from "./ping.js";
 export {
   bindCluster,
   type Cluster,

@@ -127,6 +127,13 @@ export const ConfigSchema = z
         unhealthy_threshold: int(1, 1000).default(3),
         /** Heartbeats in a row before a suspect or offline node is online again (healthyThreshold). */
         healthy_threshold: int(1, 1000).default(2),
+        /**
+         * A node whose last heartbeat is this old is pinged; if its connection to NATS is gone
+         * (nobody answers on its subject) it is offline at once, without waiting for
+         * `coordinator.heartbeat_timeout`. A crashed worker fails over in seconds; a slow or
+         * frozen one still answers or times out, and waits for the timeout. 0 turns it off.
+         */
+        unreachable_timeout: DurationOrZero.default(10_000),
       })
       .prefault({}),
     scheduler: z

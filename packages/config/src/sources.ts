@@ -28,6 +28,7 @@ export const SETTING_SOURCES: SettingSource[] = [
   },
   { path: "health.unhealthy_threshold", env: "OPENCLAW_UNHEALTHY_THRESHOLD" },
   { path: "health.healthy_threshold", env: "OPENCLAW_HEALTHY_THRESHOLD" },
+  { path: "health.unreachable_timeout", env: "OPENCLAW_UNREACHABLE_TIMEOUT" },
   { path: "scheduler.strategy", env: "OPENCLAW_STRATEGY", flag: "--strategy" },
   { path: "scheduler.max_pending", env: "OPENCLAW_MAX_PENDING", flag: "--max-pending" },
   { path: "scheduler.aging_interval", env: "OPENCLAW_AGING_INTERVAL" },

@@ -38,7 +38,11 @@ describe("loadConfig", () => {
     expect(files.config).toBeUndefined();
     expect(config.coordinator.port).toBe(8888);
     expect(config.cluster.subject_prefix).toBe("oc");
-    expect(config.health).toEqual({ unhealthy_threshold: 3, healthy_threshold: 2 });
+    expect(config.health).toEqual({
+      unhealthy_threshold: 3,
+      healthy_threshold: 2,
+      unreachable_timeout: 10_000,
+    });
   });
 
   it("applies flag > env > secrets > file > default", () => {

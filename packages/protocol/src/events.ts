@@ -31,7 +31,10 @@ export const NodeSuspect = z.strictObject({
   missed_heartbeats: z.number().int().min(0),
   last_seen: z.iso.datetime().nullable(),
 });
-/** No heartbeat for `heartbeat_timeout`. */
+/**
+ * The node is taken for dead: `heartbeat_timeout` (no heartbeat for that long) or `unreachable`
+ * (late heartbeats and nobody answers on its subject: its process or connection is gone).
+ */
 export const NodeOffline = z.strictObject({
   ...NodeEventBase,
   kind: z.literal("offline"),

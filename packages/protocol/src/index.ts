@@ -42,6 +42,7 @@ export {
   NodeHeartbeat,
   NodeLeave,
   NodeLoad,
+  NodePong,
   NodeRecord,
   NodeRegister,
   NodeStats,

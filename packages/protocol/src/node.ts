@@ -65,6 +65,17 @@ export const NodeLeave = z.strictObject({
 export type NodeLeave = z.infer<typeof NodeLeave>;
 
 /**
+ * A worker's answer to the health monitor's ping (`<prefix>.node.<id>.cmd.ping`): its connection
+ * to NATS is up. A node whose heartbeats are late and that nobody answers for is gone.
+ */
+export const NodePong = z.strictObject({
+  ...EnvelopeFields,
+  node_id: NodeId,
+  session: Token,
+});
+export type NodePong = z.infer<typeof NodePong>;
+
+/**
  * Stop placing new work on a node (`draining: true`), or resume (`false`). An operator's drain
  * (`session: null`) lasts until undrained; a worker draining itself before it exits names its
  * session, so its next process starts undrained.

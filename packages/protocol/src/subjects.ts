@@ -10,7 +10,7 @@ export const NODE_EVENT_KINDS = ["joined", "updated", "left", "suspect", "offlin
 export type NodeEventKind = (typeof NODE_EVENT_KINDS)[number];
 
 /** Core-NATS commands a worker listens to on `<prefix>.node.<id>.cmd.<kind>`. */
-export const NODE_COMMAND_KINDS = ["reregister", "cancel"] as const;
+export const NODE_COMMAND_KINDS = ["reregister", "cancel", "ping"] as const;
 export type NodeCommandKind = (typeof NODE_COMMAND_KINDS)[number];
 
 function token(value: string, what: string): string {

@@ -5,6 +5,7 @@ import {
   errorMessage,
   isCasConflict,
   LeaderLease,
+  pingNode,
   publishLeaderElected,
   publishNodeEvent,
   type ServiceContext,
@@ -24,6 +25,8 @@ export const HEALTH_MONITOR_ROLE = "health-monitor";
 /** Ages are measured on the monotonic clock: a wall-clock step cannot mark every node dead. */
 const now = () => performance.now();
 const toIso = (t: number) => new Date(Date.now() - (performance.now() - t)).toISOString();
+/** How long a ping waits for its answer; "no responders" comes back at once. */
+const PING_TIMEOUT_MS = 1000;
 
 /**
  * The health monitor. Every instance watches heartbeats and the node table, so a standby is warm;
@@ -186,13 +189,29 @@ export async function startHealthMonitor(ctx: ServiceContext): Promise<HealthMon
   // Know every node before leading, or a new leader would judge a table it has not read yet.
   await nodes.ready;
 
+  /** Pings the nodes whose heartbeats are `unreachable_timeout` late; a node nobody answers for is offline. */
+  const unreachableMs = config.health.unreachable_timeout;
+  function probeLate(): void {
+    if (!lease.isLeader() || cluster.nc.isClosed()) return;
+    for (const node of tracker.toProbe(now(), unreachableMs)) {
+      void pingNode(cluster.nc, names, node, PING_TIMEOUT_MS).then((answer) => {
+        const t = tracker.probed(node.nodeId, node.session, answer, now(), unreachableMs);
+        if (t) void enqueue(() => apply([t]));
+      });
+    }
+  }
+
   serveElection(ctx, lease); // oclaw elect: the leader steps down on request
   lease.start();
   const timer = setInterval(() => void runCheck(), config.coordinator.heartbeat_check_interval);
+  // Scanned more often than the check: a dead node should not wait for a slow check interval.
+  const prober =
+    unreachableMs > 0 ? setInterval(probeLate, Math.max(50, Math.min(250, unreachableMs / 4))) : undefined;
   log.info(
     {
       heartbeat_timeout_ms: config.coordinator.heartbeat_timeout,
       check_interval_ms: config.coordinator.heartbeat_check_interval,
+      unreachable_timeout_ms: unreachableMs,
       nodes: tracker.size,
     },
     "health monitor started",
@@ -204,6 +223,7 @@ export async function startHealthMonitor(ctx: ServiceContext): Promise<HealthMon
       if (stopped) return;
       stopped = true;
       clearInterval(timer);
+      clearInterval(prober);
       heartbeats.unsubscribe();
       await nodes.stop();
       await queue;

@@ -30,6 +30,9 @@ interface Tracked {
   lastSeen: number;
   missed: number;
   consecutive: number;
+  /** A ping is out (see `toProbe`), and when the last one went. */
+  probing: boolean;
+  probedAt: number;
   /** Bumped on every change; the record is dirty while `version > written`. */
   version: number;
   written: number;
@@ -114,6 +117,49 @@ export class HealthTracker {
   }
 
   /**
+   * Nodes to ping: active, not offline, no ping out, none in the last interval, and the last
+   * heartbeat `afterMs` old (and at least one and a half intervals, so a node is never pinged
+   * between two punctual heartbeats). Each one returned counts as pinged.
+   */
+  toProbe(now: number, afterMs: number): { nodeId: string; session: string }[] {
+    const out: { nodeId: string; session: string }[] = [];
+    for (const [id, t] of this.#nodes) {
+      if (!t.active || t.status === "offline" || t.probing) continue;
+      if (now - t.probedAt < t.intervalMs || !this.#late(t, now, afterMs)) continue;
+      t.probing = true;
+      t.probedAt = now;
+      out.push({ nodeId: id, session: t.session });
+    }
+    return out;
+  }
+
+  /**
+   * A ping's outcome. `gone` (nobody listens on the node's subject: its process or its connection
+   * died) turns a node that is still late offline; `alive` (it answered) and `unknown` (no answer
+   * in time: frozen, or slow) leave it to the heartbeat timeout.
+   */
+  probed(
+    nodeId: string,
+    session: string,
+    answer: "alive" | "gone" | "unknown",
+    now: number,
+    afterMs: number,
+  ): Transition | undefined {
+    const t = this.#nodes.get(nodeId);
+    if (!t || t.session !== session) return undefined;
+    t.probing = false;
+    if (answer !== "gone" || !t.active || t.status === "offline" || !this.#late(t, now, afterMs)) {
+      return undefined;
+    }
+    return this.#move(nodeId, t, "offline", "unreachable", now, true);
+  }
+
+  #late(t: Tracked, now: number, afterMs: number): boolean {
+    const age = now - t.lastSeen;
+    return age >= afterMs && age >= t.intervalMs * 1.5;
+  }
+
+  /**
    * This process could not see heartbeats for a while (it was disconnected, or just took over):
    * count every node as seen now, so its own blindness does not mark nodes dead.
    */
@@ -179,6 +225,8 @@ export class HealthTracker {
       lastSeen: now,
       missed: 0,
       consecutive: 0,
+      probing: false,
+      probedAt: Number.NEGATIVE_INFINITY,
       version: 1,
       written: 0,
     };

@@ -126,4 +126,69 @@ describe("health tracker", () => {
     expect(t.check(10_500)).toEqual([]);
     expect(t.check(13_000)).toMatchObject([{ to: "suspect" }]);
   });
+  describe("pings to late nodes (unreachable_timeout)", () => {
+    const AFTER = 2000;
+
+    it("pings a node only once its heartbeat is late by the timeout and by half an interval", () => {
+      const t = tracker();
+      t.observeNode(record(), 0);
+      expect(t.toProbe(1999, AFTER)).toEqual([]);
+      expect(t.toProbe(2000, AFTER)).toEqual([{ nodeId: "w1", session: "s1" }]);
+      // One ping out at a time, then at most one per interval.
+      expect(t.toProbe(2500, AFTER)).toEqual([]);
+      t.probed("w1", "s1", "unknown", 2600, AFTER);
+      expect(t.toProbe(2900, AFTER)).toEqual([]);
+      expect(t.toProbe(3000, AFTER)).toHaveLength(1);
+      // A short timeout never pings a punctual node between two heartbeats.
+      const u = tracker();
+      u.observeNode(record(), 0);
+      expect(u.toProbe(1400, 100)).toEqual([]);
+      expect(u.toProbe(1500, 100)).toHaveLength(1);
+    });
+
+    it("a node nobody answers for is offline at once, before the heartbeat timeout", () => {
+      const t = tracker();
+      t.observeNode(record(), 0);
+      t.toProbe(2000, AFTER);
+      expect(t.probed("w1", "s1", "gone", 2001, AFTER)).toMatchObject({
+        nodeId: "w1",
+        from: "online",
+        to: "offline",
+        reason: "unreachable",
+        emit: true,
+      });
+      expect(t.check(6000)).toEqual([]); // no second offline at the timeout
+      expect(t.toProbe(6000, AFTER)).toEqual([]); // and no more pings
+    });
+
+    it("an answer, or no answer in time, leaves the node to the heartbeat timeout", () => {
+      const t = tracker();
+      t.observeNode(record(), 0);
+      t.toProbe(2000, AFTER);
+      expect(t.probed("w1", "s1", "alive", 2001, AFTER)).toBeUndefined();
+      t.toProbe(3000, AFTER);
+      expect(t.probed("w1", "s1", "unknown", 4000, AFTER)).toBeUndefined();
+      expect(t.check(5001)).toMatchObject([{ to: "offline", reason: "heartbeat_timeout" }]);
+    });
+
+    it("a heartbeat that arrives while the ping is out, or another session, keeps the node", () => {
+      const t = tracker();
+      t.observeNode(record(), 0);
+      t.toProbe(2000, AFTER);
+      t.observeHeartbeat("w1", "s1", 2001);
+      expect(t.probed("w1", "s1", "gone", 2002, AFTER)).toBeUndefined();
+      t.observeNode(record("s2"), 2100); // restarted: a new session
+      expect(t.probed("w1", "s1", "gone", 4200, AFTER)).toBeUndefined();
+      expect(t.record("w1", 4200)).toMatchObject({ session: "s2", status: "online" });
+    });
+
+    it("grace (this process was blind) postpones pings and their verdict", () => {
+      const t = tracker();
+      t.observeNode(record(), 0);
+      t.toProbe(2000, AFTER);
+      t.grace(2001);
+      expect(t.probed("w1", "s1", "gone", 2002, AFTER)).toBeUndefined();
+      expect(t.toProbe(3000, AFTER)).toEqual([]);
+    });
+  });
 });

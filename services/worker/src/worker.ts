@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { encode, errorMessage, publishDrain, type ServiceContext } from "@openclaw/bus";
+import { encode, errorMessage, publishDrain, type ServiceContext, serveNodePing } from "@openclaw/bus";
 import {
   CLUSTER_VERSION,
   EMPTY_LOAD,
@@ -174,6 +174,7 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
   const commands = cluster.nc.subscribe(names.subjects.nodeCommand(nodeId, "reregister"), {
     callback: () => track("register", () => register("registry asked")),
   });
+  const pings = serveNodePing(cluster.nc, names, { nodeId, session, sender: ctx.sender });
   void (async () => {
     for await (const s of cluster.nc.status()) {
       if (s.type === "reconnect") track("register", () => register("reconnected to NATS"));
@@ -229,6 +230,7 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
       clearInterval(beat);
       clearInterval(poll);
       commands.unsubscribe();
+      pings.unsubscribe();
       const reported = await executor.emergencyStop(reason, timeoutMs);
       nodeLog.warn({ reason, reported }, "emergency stop: running attempts reported lost");
       return reported;
@@ -247,6 +249,7 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
     clearInterval(beat);
     clearInterval(poll);
     commands.unsubscribe();
+    pings.unsubscribe();
     await executor.stop();
     await Promise.all(inflight);
     const msg: NodeLeave = { ...envelope(ctx.sender), node_id: nodeId, session, reason };
