@@ -37,6 +37,9 @@ const INBOX_TROUBLE = new Set([
 
 /** A step of the serial chain longer than this is logged (everything else waited for it). */
 const SLOW_STEP_MS = 2000;
+/** How often, and how many times, a prompt check looks again at verdicts waiting for queued reports. */
+const CHECK_RETRY_MS = 100;
+const CHECK_RETRIES = 10;
 
 /** Inbox messages waiting for the next batch, at most; the consumer waits beyond that. */
 const MAX_BATCH = 2048;
@@ -58,6 +61,7 @@ export class LeaderState {
   #timer: NodeJS.Timeout | undefined;
   #scheduleQueued = false;
   #tickQueued = false;
+  #checkQueued = false;
   #stopped = false;
   /** Records written by an earlier leader that it may not have announced: announced once running. */
   #unannounced: Held[] = [];
@@ -151,6 +155,26 @@ export class LeaderState {
     this.#scheduleQueued = true;
     void this.#serial("place", async () => {
       this.#scheduleQueued = false;
+      await this.#placer.schedule(() => this.#active());
+    });
+  }
+
+  /**
+   * A node went away (left, offline, or its worker restarted): look at the live attempts now
+   * rather than at the next tick, so its tasks move at once. A verdict that must first see the
+   * reports already queued in the inbox is looked at again shortly, a few times, then left to
+   * the ticks.
+   */
+  requestCheck(retries = CHECK_RETRIES): void {
+    if (this.#checkQueued || this.#stopped) return;
+    this.#checkQueued = true;
+    void this.#serial("check", async () => {
+      this.#checkQueued = false;
+      if (!this.#active()) return;
+      await this.#supervision.check(Date.now(), await this.#inboxProgress());
+      if (this.#supervision.waiting > 0 && retries > 0 && !this.#stopped) {
+        setTimeout(() => this.requestCheck(retries - 1), CHECK_RETRY_MS).unref();
+      }
       await this.#placer.schedule(() => this.#active());
     });
   }

@@ -23,7 +23,11 @@ export class NodeTable {
   readonly #watches;
   readonly ready: Promise<void>;
 
-  constructor(ctx: ServiceContext, onChange: () => void) {
+  /**
+   * @param onChange a node's record or health changed; `lost` when attempts on it can no longer
+   * finish (it left, went offline or its worker restarted), so they should be looked at now.
+   */
+  constructor(ctx: ServiceContext, onChange: (nodeId: string, lost: boolean) => void) {
     const { cluster, log } = ctx;
     const nodes = watchBucket({
       kv: cluster.kv.nodes,
@@ -32,15 +36,18 @@ export class NodeTable {
       keyOf: (r) => r.node.node_id,
       log,
       onValue: (record) => {
-        const prev = this.#nodes.get(record.node.node_id);
-        this.#nodes.set(record.node.node_id, {
+        const id = record.node.node_id;
+        const prev = this.#nodes.get(id);
+        const wasGone = this.gone(id);
+        this.#nodes.set(id, {
           record,
           health: prev?.health,
           skills: new Set(record.node.skills.map((s) => s.name)),
           successRate: prev?.successRate ?? 1,
           latencyMs: prev?.latencyMs ?? 0,
         });
-        onChange();
+        const restarted = prev !== undefined && prev.record.node.session !== record.node.session;
+        onChange(id, restarted || (wasGone === null && this.gone(id) !== null));
       },
     });
     const health = watchBucket({
@@ -51,8 +58,9 @@ export class NodeTable {
       log,
       onValue: (h) => {
         const entry = this.#nodes.get(h.node_id);
+        const wasGone = this.gone(h.node_id);
         if (entry) entry.health = h;
-        onChange();
+        onChange(h.node_id, wasGone === null && this.gone(h.node_id) !== null);
       },
     });
     this.#watches = [nodes, health];

@@ -31,7 +31,10 @@ export const SCHEDULER_ROLE = "scheduler";
 export async function startScheduler(ctx: ServiceContext): Promise<Scheduler> {
   const { cluster, config, log } = ctx;
   let leader: LeaderState | undefined;
-  const nodes = new NodeTable(ctx, () => leader?.requestSchedule());
+  const nodes = new NodeTable(ctx, (_id, lost) => {
+    leader?.requestSchedule();
+    if (lost) leader?.requestCheck();
+  });
   await nodes.ready;
 
   const lease = new LeaderLease({

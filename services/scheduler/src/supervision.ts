@@ -35,6 +35,11 @@ export class Supervision {
     this.#nodes = nodes;
   }
 
+  /** Verdicts found but not acted on yet: they wait for queued inbox messages to be handled. */
+  get waiting(): number {
+    return this.#verdicts.size;
+  }
+
   async check(now: number, inbox: InboxProgress): Promise<void> {
     this.#inbox = inbox;
     this.#abortStrays(now);
