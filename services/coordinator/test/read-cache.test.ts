@@ -14,10 +14,12 @@ describe("ReadCache", () => {
     );
     const Answer = z.object({ n: z.number() });
     const get = () =>
-      cache.json("k", Answer, () => {
-        computed += 1;
-        return { n: computed };
-      });
+      cache
+        .json("k", Answer, () => {
+          computed += 1;
+          return { n: computed };
+        })
+        .toString();
     expect(get()).toBe('{"n":1}');
     expect(get()).toBe('{"n":1}');
     version = 2; // the read model changed

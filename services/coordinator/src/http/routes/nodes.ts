@@ -54,7 +54,7 @@ export function registerNodeRoutes(app: Api, deps: RouteDeps): void {
       const body = deps.cache.json(`skill:${req.params.skill}:${status ?? ""}`, NodeList, () =>
         store.nodesWithSkill(req.params.skill, statuses).map(toNodeJson),
       );
-      // JSON text already checked against the schema: fastify sends a string as it is.
+      // JSON already checked against the schema: fastify sends a Buffer as it is.
       return reply.type("application/json").send(body as never);
     },
   );
