@@ -4,6 +4,7 @@ import type { BreakerRecord, NodeEvent, NodeHealthRecord, NodeRecord, TaskEvent 
 import Database from "better-sqlite3";
 import { deriveStatus, type NodeStatus } from "../status.js";
 import { applyMigrations } from "./migrations.js";
+import { QueueCounts } from "./queue-counts.js";
 import type { EventRow, NodeRow, StatusTotals } from "./rows.js";
 import { prepareStatements, type Statements } from "./statements.js";
 import { TaskStore } from "./task-store.js";
@@ -47,6 +48,8 @@ export class NodeStore {
   readonly #q: Statements;
   /** Tasks and their history (same database). */
   readonly tasks: TaskStore;
+  /** Live tasks counted by priority and by skill (`GET /api/v1/cluster/queue`). */
+  readonly queue: QueueCounts;
   readonly #applyBatch: (
     records: readonly NodeRecord[],
     health: readonly NodeHealthRecord[],
@@ -59,6 +62,7 @@ export class NodeStore {
     this.#q = prepareStatements(db);
     this.#changes = db.prepare("SELECT total_changes()").pluck();
     this.tasks = new TaskStore(db);
+    this.queue = new QueueCounts(db);
     this.#applyBatch = db.transaction(
       (records: readonly NodeRecord[], health: readonly NodeHealthRecord[]) => {
         for (const r of records) this.#upsertNode(r);

@@ -1,7 +1,15 @@
 import type { BreakerRecord, DrainState } from "@openclaw/protocol";
+import type { QueueCount } from "../db/queue-counts.js";
 import type { EventRow, NodeRow, StatusTotals } from "../db/rows.js";
 import { NODE_STATUSES, type NodeStatus, UP_STATUSES } from "../status.js";
-import type { ClusterHealthJson, NodeEventJson, NodeHealthJson, NodeJson, SkillJson } from "./schemas.js";
+import type {
+  ClusterHealthJson,
+  NodeEventJson,
+  NodeHealthJson,
+  NodeJson,
+  QueueJson,
+  SkillJson,
+} from "./schemas.js";
 
 type Skill = typeof SkillJson._output;
 
@@ -115,4 +123,38 @@ export function toClusterHealth(totals: readonly StatusTotals[], now: Date): Clu
     available_capacity: capacity - used,
     capacity_utilization: capacity === 0 ? 0 : Math.round((used / capacity) * 1000) / 10,
   };
+}
+
+/** The queue from its counts: totals, waiting tasks by priority, and live tasks by skill. */
+export function toQueue(
+  byPriority: readonly QueueCount[],
+  bySkill: readonly QueueCount[],
+  now: Date,
+): QueueJson {
+  const out: QueueJson = {
+    checked_at: now.toISOString(),
+    pending: 0,
+    scheduled: 0,
+    running: 0,
+    pending_by_priority: { critical: 0, high: 0, normal: 0, low: 0 },
+    by_skill: [],
+  };
+  for (const c of byPriority) {
+    out[c.status] += c.count;
+    if (c.status === "pending" && c.key in out.pending_by_priority)
+      out.pending_by_priority[c.key as keyof QueueJson["pending_by_priority"]] += c.count;
+  }
+  const skills = new Map<string, QueueJson["by_skill"][number]>();
+  for (const c of bySkill) {
+    let row = skills.get(c.key);
+    if (!row) {
+      row = { skill: c.key, pending: 0, scheduled: 0, running: 0 };
+      skills.set(c.key, row);
+    }
+    row[c.status] += c.count;
+  }
+  out.by_skill = [...skills.values()].sort(
+    (a, b) => b.pending - a.pending || b.running - a.running || a.skill.localeCompare(b.skill),
+  );
+  return out;
 }

@@ -168,6 +168,26 @@ export const ClusterHealthJson = z.object({
 });
 export type ClusterHealthJson = z.infer<typeof ClusterHealthJson>;
 
+const LiveCounts = z.object({ pending: z.number(), scheduled: z.number(), running: z.number() });
+
+/** `GET /api/v1/cluster/queue`: live tasks as the read model counts them. */
+export const QueueJson = z.object({
+  checked_at: Iso,
+  pending: z.number(),
+  scheduled: z.number(),
+  running: z.number(),
+  /** Waiting tasks by priority, every priority present (seed 002's queue backlog). */
+  pending_by_priority: z.object({
+    critical: z.number(),
+    high: z.number(),
+    normal: z.number(),
+    low: z.number(),
+  }),
+  /** Per required skill (a task that needs two skills counts under both), most pending first. */
+  by_skill: z.array(LiveCounts.extend({ skill: z.string() })),
+});
+export type QueueJson = z.infer<typeof QueueJson>;
+
 /** A role's leader as its lease says; `expires_at` is when the lease lapses unless renewed. */
 export const LeaderJson = z.object({
   role: z.string(),

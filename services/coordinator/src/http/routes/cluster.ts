@@ -1,11 +1,12 @@
 import { LEADER_ROLES, OcError } from "@openclaw/protocol";
 import type { Leadership } from "../../leadership.js";
 import type { Api, RouteDeps } from "../api.js";
-import { toClusterHealth } from "../present.js";
-import { ClusterHealthJson, ElectBody, ElectedJson, ErrorJson, LeadersJson } from "../schemas.js";
+import { toClusterHealth, toQueue } from "../present.js";
+import { ClusterHealthJson, ElectBody, ElectedJson, ErrorJson, LeadersJson, QueueJson } from "../schemas.js";
 
 /**
  * `GET /api/v1/cluster/health`: node counts by status and capacity of the nodes that are up.
+ * `GET /api/v1/cluster/queue`: live tasks by status, waiting tasks by priority, both by skill.
  * `GET /api/v1/cluster/leaders` and `POST /api/v1/cluster/elect`: who leads each role (from the
  * `leases` bucket, not the read model), and asking a leader to step down.
  */
@@ -21,6 +22,16 @@ export function registerClusterRoutes(app: Api, deps: RouteDeps): void {
             toClusterHealth(deps.store.statusTotals(), deps.now()),
           ) as never,
         ),
+  );
+
+  app.get("/api/v1/cluster/queue", { schema: { response: { 200: QueueJson } } }, async (_req, reply) =>
+    reply
+      .type("application/json")
+      .send(
+        deps.cache.json("queue", QueueJson, () =>
+          toQueue(deps.store.queue.byPriority(), deps.store.queue.bySkill(), deps.now()),
+        ) as never,
+      ),
   );
 
   function leadership(): Leadership {
