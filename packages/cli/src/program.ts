@@ -2,8 +2,11 @@ import { CLUSTER_VERSION } from "@openclaw/protocol";
 import { Command } from "commander";
 import { registerDrainCommands } from "./commands/drain.js";
 import { registerLeaderCommands } from "./commands/leaders.js";
+import { registerNodeCommands } from "./commands/nodes.js";
 import { registerServiceCommands } from "./commands/service.js";
+import { registerStatusCommand } from "./commands/status.js";
 import { registerSubmitCommand } from "./commands/submit.js";
+import { registerTaskCommands } from "./commands/tasks.js";
 import { registerUpCommand } from "./commands/up.js";
 
 export function buildProgram(): Command {
@@ -17,7 +20,10 @@ export function buildProgram(): Command {
     });
   registerUpCommand(program);
   registerServiceCommands(program);
+  registerStatusCommand(program);
+  registerNodeCommands(program);
   registerSubmitCommand(program);
+  registerTaskCommands(program);
   registerLeaderCommands(program);
   registerDrainCommands(program);
   return program;

@@ -12,6 +12,8 @@ export interface ServiceProcess {
   readonly logs: Record<string, unknown>[];
   /** Everything written to stderr. */
   stderr(): string;
+  /** What was written to stdout, as text (its last megabyte): for commands that print tables. */
+  stdout(): string;
   /** Resolves with the first log line matching, waiting up to `timeout`. */
   waitForLog(
     match: (line: Record<string, unknown>) => boolean,
@@ -28,6 +30,9 @@ export interface ServiceProcess {
   /** SIGTERM, then SIGKILL after a grace period. Safe to call twice. */
   stop(): Promise<void>;
 }
+
+/** Characters of a child's stdout kept as text (a worker logs every task). */
+const STDOUT_KEPT = 1 << 20;
 
 const children = new Set<ChildProcess>();
 process.once("exit", () => {
@@ -49,8 +54,11 @@ export function spawnOclaw(
   children.add(child);
   const logs: Record<string, unknown>[] = [];
   let err = "";
+  let out = "";
   let partial = "";
   child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+    if (out.length > STDOUT_KEPT) out = out.slice(-STDOUT_KEPT);
     partial += d.toString();
     const lines = partial.split("\n");
     partial = lines.pop() ?? "";
@@ -84,6 +92,7 @@ export function spawnOclaw(
     pid: child.pid ?? -1,
     logs,
     stderr: () => err,
+    stdout: () => out,
     waitForLog: (match, timeout = 10_000) =>
       waitFor(
         () => {

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { OpenClawCluster, TaskFailedError, type TaskInput, WaitTimeoutError } from "@openclaw/cluster";
 import { isOcError, type PlacementStrategy, type Priority } from "@openclaw/protocol";
 import type { Command } from "commander";
+import { bar } from "../render.js";
 import { EXIT, loadServiceConfig } from "./service.js";
 
 interface SubmitOptions {
@@ -35,12 +36,6 @@ function payloadOf(arg: string | undefined): unknown {
       `--payload is not JSON${arg.startsWith("@") ? ` (file ${arg.slice(1)})` : ""}: ${(err as Error).message}`,
     );
   }
-}
-
-function bar(percent: number): string {
-  const width = 24;
-  const full = Math.round((percent / 100) * width);
-  return `[${"#".repeat(full)}${"-".repeat(width - full)}] ${percent.toFixed(0).padStart(3)}%`;
 }
 
 /** `oclaw submit <skill...>`: submit a task through NATS (the SDK), optionally waiting for its result. */
