@@ -13,6 +13,7 @@ import type { NodeStore } from "../db/node-store.js";
 import type { Leadership } from "../leadership.js";
 import type { TaskBus } from "../task-bus.js";
 import { handleError, handleNotFound } from "./errors.js";
+import { registerOpenApi } from "./openapi.js";
 import { ReadCache } from "./read-cache.js";
 import { DebugRequestLog } from "./request-log.js";
 import { registerClusterRoutes } from "./routes/cluster.js";
@@ -123,9 +124,14 @@ export function buildApi(deps: ApiDeps): Api {
       () => now().getTime(),
     ),
   };
-  registerServiceRoutes(app, routeDeps);
-  registerNodeRoutes(app, routeDeps);
-  registerClusterRoutes(app, routeDeps);
-  registerTaskRoutes(app, routeDeps);
+  registerOpenApi(app, routeDeps.version);
+  // In a plugin loaded after the OpenAPI one, so that it documents every route.
+  app.register(async (scope) => {
+    const api = scope.withTypeProvider<ZodTypeProvider>();
+    registerServiceRoutes(api, routeDeps);
+    registerNodeRoutes(api, routeDeps);
+    registerClusterRoutes(api, routeDeps);
+    registerTaskRoutes(api, routeDeps);
+  });
   return app;
 }
