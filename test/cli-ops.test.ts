@@ -1,3 +1,4 @@
+import { waitFor } from "@openclaw/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXAMPLE_SKILLS, startTestCluster, type TestCluster, waitForNodes } from "./cluster.js";
 
@@ -42,6 +43,14 @@ async function json<T>(args: string[]): Promise<T> {
   const r = await oclaw([...args, "--json"]);
   expect(r.code, r.err).toBe(0);
   return JSON.parse(r.out) as T;
+}
+
+/** Waits until the coordinator at `url` has the task in its read model. */
+async function waitForTaskRow(url: string, id: string, key: string): Promise<void> {
+  await waitFor(async () => {
+    const res = await fetch(`${url}/api/v1/tasks/${id}`, { headers: { authorization: `Bearer ${key}` } });
+    return res.status === 200;
+  });
 }
 
 async function submit(payload: unknown, skill = "echo", extra: string[] = []): Promise<string> {
@@ -206,6 +215,33 @@ describe("oclaw operator commands", () => {
     const usage = c.spawn("tasks", ["--no-such-flag"]);
     expect(await usage.exitWithin(15_000)).toBe(2);
   });
+
+  it("API keys: a keyed coordinator refuses the CLI without one, takes --api-key or OPENCLAW_API_KEY, and a read key cannot write", async () => {
+    const WRITE = "cli-write-key-0123456789";
+    const READ = "cli-read-key-0123456789";
+    const keyed = (
+      await c.coordinator("keyed.db", { OPENCLAW_API_KEYS: WRITE, OPENCLAW_READ_API_KEYS: READ })
+    ).url;
+    const run = async (args: string[], env: Record<string, string> = {}) => {
+      const proc = c.spawn(args[0] as string, [...args.slice(1), "--api-url", keyed], env);
+      return { code: await proc.exitWithin(30_000), out: proc.stdout(), err: proc.stderr() };
+    };
+    const refused = await run(["status"]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain("[OC-4010]");
+    expect(refused.err).toContain("--api-key");
+    expect((await run(["nodes", "--api-key", "wrong-key-0123456789abc"])).err).toContain("[OC-4011]");
+    expect((await run(["status", "--api-key", READ])).code).toBe(0);
+    expect((await run(["nodes", "--json"], { OPENCLAW_API_KEY: WRITE })).code).toBe(0);
+
+    const id = await submit({ ms: 60_000, steps: 60 }, "sleep");
+    await waitForTaskRow(keyed, id, WRITE);
+    const readOnly = await run(["cancel", id, "--api-key", READ]);
+    expect(readOnly.code).toBe(1);
+    expect(readOnly.err).toContain("[OC-4003]");
+    const cancelled = await run(["cancel", id, "--api-key", WRITE]);
+    expect(cancelled.code, cancelled.err).toBe(0);
+  }, 60_000);
 
   it("every command has --help", async () => {
     for (const cmd of ["status", "nodes", "node", "tasks", "task", "cancel", "retry"]) {

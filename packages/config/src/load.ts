@@ -28,6 +28,14 @@ export interface LoadedConfig {
   files: { config?: string; secrets?: string };
 }
 
+/** Settings whose values never appear in an error line. */
+const SECRETS = new Set([
+  "communication.nats_password",
+  "communication.nats_token",
+  "coordinator.api_keys",
+  "coordinator.read_api_keys",
+]);
+
 /** Thrown with one line per bad field: path, value, where it came from, what is allowed. */
 export class ConfigError extends OcError {
   readonly lines: string[];
@@ -149,8 +157,14 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       }
       const [section, key] = path.split(".");
       const value = key !== undefined ? merged[section as string]?.[key] : merged[section as string];
-      const from = origin.get(path);
-      const shown = value === undefined ? "(missing)" : JSON.stringify(value);
+      // An item of a list (`coordinator.api_keys.0`) comes from where its list did.
+      const from = origin.get(path) ?? origin.get(`${section}.${key}`);
+      const shown =
+        value === undefined
+          ? "(missing)"
+          : SECRETS.has(`${section}.${key}`)
+            ? "(hidden)"
+            : JSON.stringify(value);
       return `${path || "(root)"} = ${shown}${from ? ` (from ${from})` : ""}: ${issue.message}`;
     });
     throw new ConfigError(lines);

@@ -19,6 +19,28 @@ const NameList = z
   .union([z.array(z.string()), z.string()])
   .transform((v) => (typeof v === "string" ? v.split(",") : v).map((s) => s.trim()).filter((s) => s !== ""));
 
+/** A yes/no given as a boolean (YAML) or `true`/`false`/`1`/`0`/`yes`/`no` (env, flags). */
+const Flag = z.union([z.boolean(), z.string()]).transform((value, ctx) => {
+  if (typeof value === "boolean") return value;
+  const v = value.trim().toLowerCase();
+  if (["true", "1", "yes", "on"].includes(v)) return true;
+  if (["false", "0", "no", "off", ""].includes(v)) return false;
+  ctx.addIssue({ code: "custom", message: "expected true or false" });
+  return z.NEVER;
+});
+
+/** API keys: a list (YAML) or comma-separated (env); each long enough not to be guessed. */
+const ApiKeys = NameList.pipe(
+  z.array(
+    z
+      .string()
+      .min(16, "an API key must be at least 16 characters")
+      .max(256)
+      .regex(/^[\x21-\x7e]+$/, "an API key is printable ASCII without spaces or commas")
+      .refine((k) => !k.includes(","), "an API key is printable ASCII without spaces or commas"),
+  ),
+);
+
 /** A decimal number given as a number (YAML) or a string (env, flags). */
 function decimal(min: number, max: number) {
   return z.union([z.number(), z.string()]).transform((value, ctx) => {
@@ -119,6 +141,12 @@ export const ConfigSchema = z
         heartbeat_timeout: Duration.default(90_000),
         /** How often the health monitor checks heartbeat ages. */
         heartbeat_check_interval: Duration.default(30_000),
+        /** Keys that may do everything through the API; once any key is set, writes need one. */
+        api_keys: ApiKeys.default([]),
+        /** Keys that may only read (GET). */
+        read_api_keys: ApiKeys.default([]),
+        /** With keys set, let reads (GET) through without one; writes still need a key. */
+        open_reads: Flag.default(false),
       })
       .prefault({}),
     health: z

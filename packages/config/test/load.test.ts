@@ -98,6 +98,31 @@ describe("loadConfig", () => {
     expect(loadConfig({ cwd: d }).config.worker.labels).toEqual({ gpu: "true", cores: "8" });
   });
 
+  it("reads API keys from a list or a comma-separated env, and refuses short ones naming the field", () => {
+    const d = dir();
+    writeFileSync(join(d, "secrets.yaml"), "coordinator:\n  api_keys:\n    - write-key-0123456789abcdef\n");
+    const a = loadConfig({
+      cwd: d,
+      env: {
+        OPENCLAW_READ_API_KEYS: "read-key-0123456789abcdef, other-read-key-0123456",
+        OPENCLAW_OPEN_READS: "yes",
+      },
+    }).config;
+    expect(a.coordinator.api_keys).toEqual(["write-key-0123456789abcdef"]);
+    expect(a.coordinator.read_api_keys).toEqual(["read-key-0123456789abcdef", "other-read-key-0123456"]);
+    expect(a.coordinator.open_reads).toBe(true);
+    const text = errorLines(() =>
+      loadConfig({ cwd: dir(), env: { OPENCLAW_API_KEYS: "short", OPENCLAW_OPEN_READS: "maybe" } }),
+    ).join("\n");
+    expect(text).toMatch(
+      /coordinator\.api_keys\.0 = \(hidden\) \(from env OPENCLAW_API_KEYS\): .*at least 16 characters/,
+    );
+    expect(text).not.toContain("short"); // a secret never shows, even a bad one
+    expect(text).toMatch(
+      /coordinator\.open_reads = "maybe" \(from env OPENCLAW_OPEN_READS\): expected true or false/,
+    );
+  });
+
   it("reports one line per bad field with path, value, source and what is allowed", () => {
     const d = dir();
     writeFileSync(join(d, "config.yaml"), "coordinator:\n  port: 99999\nworker:\n  heartbeat_intervall: 5\n");

@@ -3,6 +3,7 @@ import { payloadLimit, type ServiceContext } from "@openclaw/bus";
 import type { NodeStore } from "./db/node-store.js";
 import { openStore } from "./db/node-store.js";
 import { buildApi, taskSettings } from "./http/api.js";
+import { isLoopback } from "./http/auth.js";
 import { natsLeadership } from "./leadership.js";
 import { trackNatsState } from "./nats-state.js";
 import { startProjection } from "./projection/projection.js";
@@ -69,6 +70,11 @@ export async function startCoordinator(
     sender: ctx.sender,
     tasks,
     leadership: natsLeadership(cluster, ctx.sender),
+    auth: {
+      writeKeys: config.coordinator.api_keys,
+      readKeys: config.coordinator.read_api_keys,
+      openReads: config.coordinator.open_reads,
+    },
   });
 
   const stopBackground = async () => {
@@ -94,6 +100,13 @@ export async function startCoordinator(
     throw err;
   }
   const host = options.host ?? config.coordinator.host;
+  const keyed = config.coordinator.api_keys.length + config.coordinator.read_api_keys.length > 0;
+  if (!keyed && !isLoopback(host)) {
+    log.warn(
+      { host, error_code: "OC-4010" },
+      "the API has no keys: anyone who can reach it can submit and cancel tasks; set coordinator.api_keys (or listen on 127.0.0.1)",
+    );
+  }
   const shownHost =
     host === "0.0.0.0" || host === "::" ? "localhost" : host.includes(":") ? `[${host}]` : host;
   const url = `http://${shownHost}:${port}`;

@@ -12,6 +12,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fas
 import type { NodeStore } from "../db/node-store.js";
 import type { Leadership } from "../leadership.js";
 import type { TaskBus } from "../task-bus.js";
+import { type AuthSettings, registerAuth } from "./auth.js";
 import { handleError, handleNotFound } from "./errors.js";
 import { registerOpenApi } from "./openapi.js";
 import { ReadCache } from "./read-cache.js";
@@ -58,6 +59,8 @@ export interface ApiDeps {
   tasks?: TaskSettings;
   /** The leases and the elect request. Without it, the leadership routes answer 503. */
   leadership?: Leadership;
+  /** API keys. @default none: the API is open */
+  auth?: AuthSettings;
 }
 
 export type Api = FastifyInstance<
@@ -124,6 +127,7 @@ export function buildApi(deps: ApiDeps): Api {
       () => now().getTime(),
     ),
   };
+  if (deps.auth) registerAuth(app, deps.auth, deps.log);
   registerOpenApi(app, routeDeps.version);
   // In a plugin loaded after the OpenAPI one, so that it documents every route.
   app.register(async (scope) => {
