@@ -33,6 +33,14 @@ export function registerOpenApi(app: Api, version: string): void {
           "The coordinator's HTTP API: nodes and their skills, the cluster's health and queue, and tasks. Errors answer `{ statusCode, error, code, message, field? }` with a stable `code` (docs/errors.md).",
       },
       tags: [...TAGS],
+      // Keys are optional until the coordinator has some (docs/api.md, API keys); /docs has an Authorize button.
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", description: "an API key as a bearer token" },
+          apiKey: { type: "apiKey", in: "header", name: "X-API-Key" },
+        },
+      },
+      security: [{}, { bearer: [] }, { apiKey: [] }],
     },
     transform: (input) => {
       const out = jsonSchemaTransform(input);
