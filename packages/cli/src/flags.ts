@@ -26,6 +26,7 @@ const HINTS: Record<string, string> = {
   "worker.drain_timeout": "on SIGTERM, how long running tasks get before they are handed back",
   "worker.skill_threads": "threads module skills share; 0: one per core (min 2)",
   "communication.nats_url": "NATS server URL(s), comma separated",
+  "metrics.port": "port of this service's GET /metrics (Prometheus); 0: none",
   "log.level": "trace|debug|info|warn|error|fatal|silent",
   "log.format": "json|pretty",
 };

@@ -254,6 +254,17 @@ export const ConfigSchema = z
         connect_timeout: Duration.default(10_000),
       })
       .prefault({}),
+    metrics: z
+      .strictObject({
+        /**
+         * Port of this service's own `GET /metrics` (Prometheus); 0 = none. The coordinator also
+         * serves its metrics on its API port.
+         */
+        port: int(0, 65535).default(0),
+        /** Address the metrics port listens on. */
+        host: z.string().min(1).default("0.0.0.0"),
+      })
+      .prefault({}),
     log: z
       .strictObject({
         level: LogLevel.default("info"),

@@ -69,6 +69,8 @@ export const SETTING_SOURCES: SettingSource[] = [
   { path: "communication.nats_password", env: "NATS_PASSWORD" },
   { path: "communication.nats_token", env: "NATS_TOKEN" },
   { path: "communication.connect_timeout", env: "OPENCLAW_NATS_CONNECT_TIMEOUT" },
+  { path: "metrics.port", env: "OPENCLAW_METRICS_PORT", flag: "--metrics-port" },
+  { path: "metrics.host", env: "OPENCLAW_METRICS_HOST" },
   { path: "log.level", env: "OPENCLAW_LOG_LEVEL", flag: "--log-level" },
   { path: "log.format", env: "OPENCLAW_LOG_FORMAT", flag: "--log-format" },
 ];

@@ -5,6 +5,7 @@ import { openStore } from "./db/node-store.js";
 import { buildApi, taskSettings } from "./http/api.js";
 import { isLoopback } from "./http/auth.js";
 import { natsLeadership } from "./leadership.js";
+import { CoordinatorMetrics } from "./metrics.js";
 import { trackNatsState } from "./nats-state.js";
 import { startProjection } from "./projection/projection.js";
 import { natsTaskBus } from "./task-bus.js";
@@ -49,7 +50,8 @@ export async function startCoordinator(
 ): Promise<Coordinator> {
   const { config, log, cluster } = ctx;
   const store = openStore(options.dbPath ?? config.storage.path);
-  const projection = startProjection({ cluster, store, log });
+  const metrics = new CoordinatorMetrics(store);
+  const projection = startProjection({ cluster, store, log, onEvents: (events) => metrics.observe(events) });
   const tasks = taskSettings(config);
   const fits = payloadLimit(cluster.nc, tasks.defaults.max_payload_bytes);
   if (fits < tasks.defaults.max_payload_bytes) {
@@ -70,6 +72,7 @@ export async function startCoordinator(
     sender: ctx.sender,
     tasks,
     leadership: natsLeadership(cluster, ctx.sender),
+    metrics,
     auth: {
       writeKeys: config.coordinator.api_keys,
       readKeys: config.coordinator.read_api_keys,

@@ -12,8 +12,19 @@ import {
   serveElection,
   watchBucket,
 } from "@openclaw/bus";
+import { counter, gauge } from "@openclaw/metrics";
 import { envelope, type NodeEvent, NodeHealthRecord, NodeHeartbeat, NodeRecord } from "@openclaw/protocol";
 import { HealthTracker, type Transition } from "./tracker.js";
+
+const announced = counter(
+  "openclaw_health_announcedtotal",
+  "Node health changes this monitor announced, by new state (and, for offline, why)",
+  ["to", "reason"],
+);
+const leaderGauge = gauge(
+  "openclaw_health_monitor_leader",
+  "1 while this instance leads the health-monitor role",
+);
 
 export interface HealthMonitor {
   isLeader(): boolean;
@@ -55,6 +66,7 @@ export async function startHealthMonitor(ctx: ServiceContext): Promise<HealthMon
     renewMs: config.cluster.lease_renew_interval,
     log,
     onElected: async (term) => {
+      leaderGauge.set(1);
       await adoptPublishedHealth();
       // Whatever this instance missed while it was not leading is not the nodes' fault.
       tracker.grace(now());
@@ -65,6 +77,7 @@ export async function startHealthMonitor(ctx: ServiceContext): Promise<HealthMon
       setTimeout(() => void runCheck(), 0);
     },
     onLost: () => {
+      leaderGauge.set(0);
       outbox = [];
       revisions.clear();
     },
@@ -104,6 +117,7 @@ export async function startHealthMonitor(ctx: ServiceContext): Promise<HealthMon
     for (const t of transitions) {
       if (!t.emit) continue;
       log.info({ node_id: t.nodeId, from: t.from, to: t.to, reason: t.reason }, `node ${t.to}`);
+      announced.inc({ to: t.to, reason: t.to === "offline" ? t.reason : "" });
       outbox.push(toEvent(t));
     }
     while (outbox.length > 0 && lease.isLeader()) {

@@ -10,6 +10,7 @@ import {
   pause,
   type ServiceContext,
 } from "@openclaw/bus";
+import { counter } from "@openclaw/metrics";
 import {
   envelope,
   NodeDrain,
@@ -20,6 +21,15 @@ import {
   NodeRegister,
 } from "@openclaw/protocol";
 import { applyNodeMessage, type NodeMessage } from "./apply.js";
+
+const registryMessages = counter("openclaw_registry_messages_total", "Node messages applied, by kind", [
+  "kind",
+]);
+const registryEvents = counter(
+  "openclaw_registry_node_events_total",
+  "Node events announced (joined, updated, left)",
+  ["kind"],
+);
 
 export interface Registry {
   stop(): Promise<void>;
@@ -104,8 +114,10 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
     const msg = parse(m);
     if (!msg) {
       m.term();
+      registryMessages.inc({ kind: "invalid" });
       return;
     }
+    registryMessages.inc({ kind: msg.kind });
     const nodeId = msg.kind === "register" ? msg.body.node.node_id : msg.body.node_id;
     const at = m.time.toISOString();
     let known = cache.get(nodeId) ?? (await read(nodeId));
@@ -141,6 +153,7 @@ export async function startRegistry(ctx: ServiceContext): Promise<Registry> {
       const event = outcome.record.pending_event;
       if (event) {
         await publishEvent(cluster, ctx, outcome.record, event);
+        registryEvents.inc({ kind: event.kind });
         log.info({ node_id: nodeId, event: event.kind }, `node ${event.kind}`);
         await clearPending(nodeId, known, { ...outcome.record, pending_event: null });
       }

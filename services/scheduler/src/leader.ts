@@ -20,6 +20,7 @@ import {
 import { type Held, TaskBook } from "./book.js";
 import { loadBreakers, storeBreakers } from "./breaker.js";
 import { type Inbound, outcomeOf, parseInbound } from "./inbox.js";
+import { schedulerMetrics } from "./metrics.js";
 import type { NodeTable } from "./node-table.js";
 import { Placer } from "./placer.js";
 import { cancelled, newRecord, retried } from "./records.js";
@@ -360,6 +361,7 @@ export class LeaderState {
       else if (inbound.kind === "retry") await this.#onRetry(inbound.value);
       else await this.#onReport(inbound.value, outcomeFollows);
       m.ack();
+      schedulerMetrics.inbox.inc({ kind: inbound.ok ? inbound.kind : "invalid" });
       this.#handledSeq = Math.max(this.#handledSeq, m.seq);
     } catch (err) {
       this.#ctx.log.error(

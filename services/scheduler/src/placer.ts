@@ -1,6 +1,7 @@
 import { encode, errorMessage, isCasConflict, type ServiceContext } from "@openclaw/bus";
 import { envelope, type QueueStats, type TaskDispatch, type TaskSpec } from "@openclaw/protocol";
 import type { Held, TaskBook } from "./book.js";
+import { schedulerMetrics } from "./metrics.js";
 import type { NodeTable } from "./node-table.js";
 import { place } from "./placement.js";
 import { placementClass } from "./queue.js";
@@ -40,6 +41,15 @@ export class Placer {
    * are made one by one; their record writes, orders and events are in flight together.
    */
   async schedule(active: () => boolean): Promise<void> {
+    const endRound = schedulerMetrics.round.startTimer();
+    try {
+      await this.#round(active);
+    } finally {
+      endRound();
+    }
+  }
+
+  async #round(active: () => boolean): Promise<void> {
     const book = this.#book;
     const now = Date.now();
     for (const id of book.delayed.due(now)) {
@@ -71,6 +81,7 @@ export class Placer {
         // A full cluster is plain queueing: not written into every waiting task (that would cost
         // a record write and an event per task); only a reason to act on is.
         blocked.set(pick.classKey, p.busy ? null : p.reason);
+        schedulerMetrics.unplaced.inc({ why: p.busy ? "full" : "no_node" });
         continue;
       }
       book.queue.remove(pick.taskId);
@@ -130,6 +141,7 @@ export class Placer {
       msgID: `${rec.spec.task_id}-${rec.attempt}`,
     });
     void book.event("scheduled", held);
+    schedulerMetrics.placements.inc();
   }
 
   /**
@@ -177,6 +189,8 @@ export class Placer {
       running,
       updated_at: new Date().toISOString(),
     };
+    for (const [priority, n] of Object.entries(stats.pending_by_priority))
+      schedulerMetrics.queueDepth.set({ priority }, n);
     await this.#ctx.cluster.kv.scheduler.put("queue", encode(stats));
   }
 }

@@ -15,6 +15,7 @@ import {
   TaskSubmission,
 } from "@openclaw/protocol";
 import { LeaderState } from "./leader.js";
+import { schedulerMetrics } from "./metrics.js";
 import { NodeTable } from "./node-table.js";
 
 export interface Scheduler {
@@ -63,8 +64,11 @@ export async function startScheduler(ctx: ServiceContext): Promise<Scheduler> {
       );
       // Leadership is active once this callback returns: start consuming and placing right after.
       setTimeout(() => state.run(), 0);
+      schedulerMetrics.leader.set(1);
+      schedulerMetrics.elections.inc();
     },
     onLost: async () => {
+      schedulerMetrics.leader.set(0);
       const state = leader;
       leader = undefined;
       await state?.stop();

@@ -11,6 +11,7 @@ import {
 import type { Logger } from "@openclaw/log";
 import { envelope, TaskAbort, TaskDispatch, type TaskError } from "@openclaw/protocol";
 import { type AttemptContext, createContext, readLastCheckpoint } from "./context.js";
+import { workerMetrics } from "./metrics.js";
 import { ModulePool } from "./runtime/module-runner.js";
 import { checkResult, failure, type Outcome } from "./runtime/outcome.js";
 import { resolveRun } from "./runtime/resolve.js";
@@ -331,6 +332,7 @@ export class Executor {
       finished: false,
     };
     this.#attempts.set(a.taskId, a);
+    workerMetrics.running.set(this.#attempts.size);
     try {
       // The last checkpoint is read alongside the fence, not after it: one round trip less. A first
       // attempt has none to read (attempt numbers never restart, not even on a manual retry).
@@ -339,6 +341,7 @@ export class Executor {
       const skip = await fence(this.#o.ctx.cluster, this.#o.nodeId, dispatch);
       if (skip) {
         log.debug({ reason: skip }, "stale dispatch skipped");
+        workerMetrics.stale.inc();
         return;
       }
       await this.#execute(a, dispatch, checkpoint, log);
@@ -420,6 +423,9 @@ export class Executor {
     if (a.abortedWith) outcome = { ok: false, error: a.abortedWith };
     else if (outcome.ok) outcome = checkResult(outcome.result, maxResultBytes);
     const duration_ms = Math.round(performance.now() - began);
+    const result = { skill: task.task_type, outcome: outcome.ok ? "succeeded" : outcome.error.code };
+    workerMetrics.attempts.inc(result);
+    workerMetrics.duration.observe(result, duration_ms / 1000);
     // Before the report: the scheduler may dispatch the next attempt here as soon as it reads it.
     this.#forget(a);
     if (a.reported) return;
@@ -443,6 +449,7 @@ export class Executor {
 
   #forget(a: Attempt): void {
     if (this.#attempts.get(a.taskId) === a) this.#attempts.delete(a.taskId);
+    workerMetrics.running.set(this.#attempts.size);
     if (this.#attempts.size === 0) {
       this.#idle?.();
       this.#idle = undefined;

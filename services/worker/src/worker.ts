@@ -14,6 +14,7 @@ import {
 } from "@openclaw/protocol";
 import { Executor } from "./executor.js";
 import { MachineLoad, machineAddresses } from "./machine.js";
+import { workerMetrics } from "./metrics.js";
 import { type SkillScan, scanSkills } from "./skills.js";
 
 /** The most skills one node announces (the protocol's limit). */
@@ -181,6 +182,7 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
     }
   })().catch(() => undefined);
 
+  workerMetrics.slots.set(w.max_concurrent_tasks);
   await register("started");
   await executor.start();
   await heartbeat();

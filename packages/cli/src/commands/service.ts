@@ -4,6 +4,7 @@ import { type Config, ConfigError, loadConfig } from "@openclaw/config";
 import { startCoordinator } from "@openclaw/coordinator";
 import { startHealthMonitor } from "@openclaw/health-monitor";
 import { createLogger, detachOutput, type Logger } from "@openclaw/log";
+import { initMetrics, type MetricsServer, serveMetrics, trackNatsConnection } from "@openclaw/metrics";
 import { isOcError } from "@openclaw/protocol";
 import { startRegistry } from "@openclaw/registry";
 import { startScheduler } from "@openclaw/scheduler";
@@ -131,13 +132,20 @@ export async function runService(service: string, options: Record<string, unknow
   }
 
   let ctx: ServiceContext | undefined;
+  let metricsServer: MetricsServer | undefined;
   let stopping = false;
   // Kept, so a stop during startup waits for it: closing the connection under a starting service
   // would keep a worker that has already registered from announcing that it leaves.
   const starting = (async () => {
     log.info({ nats_url: redactUrl(config.communication.nats_url) }, `starting ${service}`);
+    initMetrics({ service, instance });
     ctx = await startServiceContext({ config, service, instance, log });
+    trackNatsConnection(ctx.cluster.nc.status());
     handle = await def.start(ctx);
+    if (config.metrics.port > 0) {
+      metricsServer = await serveMetrics({ host: config.metrics.host, port: config.metrics.port });
+      log.info({ url: `http://${config.metrics.host}:${metricsServer.port}/metrics` }, "serving metrics");
+    }
   })();
   let signals = 0;
   const stop = async (signal: string) => {
@@ -167,6 +175,7 @@ export async function runService(service: string, options: Record<string, unknow
         () => true,
       );
       await handle?.stop();
+      await metricsServer?.close();
       await ctx?.close();
       log.info("stopped");
       flushAndExit(log, startFailed ? EXIT.failed : EXIT.ok);

@@ -1,6 +1,13 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { BreakerRecord, NodeEvent, NodeHealthRecord, NodeRecord, TaskEvent } from "@openclaw/protocol";
+import type {
+  BreakerRecord,
+  LeaderElected,
+  NodeEvent,
+  NodeHealthRecord,
+  NodeRecord,
+  TaskEvent,
+} from "@openclaw/protocol";
 import Database from "better-sqlite3";
 import { deriveStatus, type NodeStatus } from "../status.js";
 import { applyMigrations } from "./migrations.js";
@@ -17,6 +24,8 @@ const ENVELOPE_KEYS = new Set(["v", "id", "ts", "sender", "trace_id", "node_id",
 export type StreamEvent =
   | { seq: number; scope: "node"; event: NodeEvent }
   | { seq: number; scope: "task"; event: TaskEvent }
+  /** Kept for the metrics only (leader changes); the cursor moves past it. */
+  | { seq: number; scope: "cluster"; event: LeaderElected }
   /** Not stored (invalid, or of a scope the read model does not keep); the cursor moves past it. */
   | { seq: number; scope: "skip" };
 

@@ -17,6 +17,7 @@ const LIVE = "status IN ('pending', 'scheduled', 'running')";
 export class QueueCounts {
   readonly #byPriority: Database.Statement<[], QueueCount>;
   readonly #bySkill: Database.Statement<[], QueueCount>;
+  readonly #byStatus: Database.Statement<[], { status: string; count: number }>;
 
   constructor(db: Database.Database) {
     this.#byPriority = db.prepare(
@@ -27,6 +28,7 @@ export class QueueCounts {
       FROM tasks t JOIN task_skills s ON s.task_id = t.task_id
       WHERE t.${LIVE} GROUP BY t.status, s.skill
     `);
+    this.#byStatus = db.prepare("SELECT status, COUNT(*) AS count FROM tasks GROUP BY status");
   }
 
   byPriority(): QueueCount[] {
@@ -35,5 +37,10 @@ export class QueueCounts {
 
   bySkill(): QueueCount[] {
     return this.#bySkill.all();
+  }
+
+  /** Every task the store keeps, ended ones included, by status. */
+  byStatus(): { status: string; count: number }[] {
+    return this.#byStatus.all();
   }
 }

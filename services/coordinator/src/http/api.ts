@@ -11,6 +11,7 @@ import Fastify, {
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { NodeStore } from "../db/node-store.js";
 import type { Leadership } from "../leadership.js";
+import { CoordinatorMetrics } from "../metrics.js";
 import type { TaskBus } from "../task-bus.js";
 import { type AuthSettings, registerAuth } from "./auth.js";
 import { handleError, handleNotFound } from "./errors.js";
@@ -61,6 +62,8 @@ export interface ApiDeps {
   leadership?: Leadership;
   /** API keys. @default none: the API is open */
   auth?: AuthSettings;
+  /** Metrics served at `/metrics`. @default metrics of `store` */
+  metrics?: CoordinatorMetrics;
 }
 
 export type Api = FastifyInstance<
@@ -87,6 +90,7 @@ export interface RouteDeps {
   closing: AbortSignal;
   /** Answers of hot read endpoints, kept while the read model has not changed. */
   cache: ReadCache;
+  metrics: CoordinatorMetrics;
 }
 
 /**
@@ -126,7 +130,17 @@ export function buildApi(deps: ApiDeps): Api {
       () => deps.store.version(),
       () => now().getTime(),
     ),
+    metrics: deps.metrics ?? new CoordinatorMetrics(deps.store),
   };
+  // Request latency by route pattern (not by URL: ids would make a series per task).
+  app.addHook("onResponse", async (req, reply) => {
+    routeDeps.metrics.observeHttp(
+      req.method,
+      req.routeOptions.url ?? "unmatched",
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+  });
   if (deps.auth) registerAuth(app, deps.auth, deps.log);
   registerOpenApi(app, routeDeps.version);
   // In a plugin loaded after the OpenAPI one, so that it documents every route.

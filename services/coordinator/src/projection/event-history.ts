@@ -1,6 +1,6 @@
 import { type Cluster, CONSUME_EXPIRES_MS, decode, type JsMsg, pause } from "@openclaw/bus";
 import type { Logger } from "@openclaw/log";
-import { NodeEvent, TaskEvent } from "@openclaw/protocol";
+import { LeaderElected, NodeEvent, TaskEvent } from "@openclaw/protocol";
 import type { NodeStore, StreamEvent } from "../db/node-store.js";
 import type { Stoppable } from "./loop.js";
 
@@ -15,6 +15,8 @@ export interface EventHistoryOptions {
   log: Logger;
   /** Wait before consuming again after a failure. @default 1000 */
   retryMs?: number;
+  /** Told of every batch once it is stored (the metrics count events). */
+  onStored?: (events: readonly StreamEvent[]) => void;
 }
 
 /**
@@ -73,9 +75,13 @@ export function followEventHistory(o: EventHistoryOptions): Stoppable {
         }
         return { seq: msg.seq, scope: "task", event: e };
       }
-      case "cluster":
-        // leader_elected and the like: not kept, but the cursor moves past them.
-        return { seq: msg.seq, scope: "skip" };
+      case "cluster": {
+        // Not kept, but the cursor moves past them; leader elections are counted by the metrics.
+        if (parsed.kind !== "leader_elected") return { seq: msg.seq, scope: "skip" };
+        const decoded = decode(LeaderElected, msg.data);
+        if (!decoded.ok) return invalid(msg, "cluster event", decoded.error);
+        return { seq: msg.seq, scope: "cluster", event: decoded.value };
+      }
       default:
         return invalid(msg, "event", "not a node, task or cluster event subject");
     }
@@ -122,6 +128,7 @@ export function followEventHistory(o: EventHistoryOptions): Stoppable {
       batch = [];
       try {
         store.recordEvents(writing);
+        o.onStored?.(writing);
       } catch (err) {
         // Nothing of the batch is stored: stop, and resume from the stored cursor.
         failure = err;

@@ -1,7 +1,7 @@
 import { type Cluster, watchBucket } from "@openclaw/bus";
 import type { Logger } from "@openclaw/log";
 import { BreakerRecord, NodeHealthRecord, NodeRecord } from "@openclaw/protocol";
-import type { NodeStore } from "../db/node-store.js";
+import type { NodeStore, StreamEvent } from "../db/node-store.js";
 import { followEventHistory } from "./event-history.js";
 import { WriteCoalescer } from "./write-coalescer.js";
 
@@ -11,6 +11,8 @@ export interface ProjectionOptions {
   log: Logger;
   /** How long KV updates are gathered before one write. @default 100 */
   flushIntervalMs?: number;
+  /** Told of every batch of events once it is stored. */
+  onEvents?: (events: readonly StreamEvent[]) => void;
 }
 
 export interface Projection {
@@ -64,7 +66,7 @@ export function startProjection(o: ProjectionOptions): Projection {
       },
       log,
     }),
-    followEventHistory({ cluster, store, log }),
+    followEventHistory({ cluster, store, log, ...(o.onEvents ? { onStored: o.onEvents } : {}) }),
   ];
   return {
     flush: () => writes.flush(),

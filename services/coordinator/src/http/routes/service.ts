@@ -1,7 +1,10 @@
 import type { Api, RouteDeps } from "../api.js";
 import { ServiceHealthJson } from "../schemas.js";
 
-/** `GET /health`: 200 while NATS is connected, 503 `degraded` while it is not. */
+/**
+ * `GET /health`: 200 while NATS is connected, 503 `degraded` while it is not.
+ * `GET /metrics` and `GET /api/v1/metrics`: Prometheus metrics (seed 001's path, and the usual one).
+ */
 export function registerServiceRoutes(app: Api, deps: RouteDeps): void {
   app.get(
     "/health",
@@ -20,4 +23,11 @@ export function registerServiceRoutes(app: Api, deps: RouteDeps): void {
       });
     },
   );
+
+  for (const url of ["/metrics", "/api/v1/metrics"]) {
+    app.get(url, { schema: { hide: true } }, async (_req, reply) => {
+      const { contentType, body } = await deps.metrics.text();
+      return reply.type(contentType).send(body);
+    });
+  }
 }
