@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { payloadLimit, type ServiceContext } from "@openclaw/bus";
+import { Activity } from "./activity.js";
 import type { NodeStore } from "./db/node-store.js";
 import { openStore } from "./db/node-store.js";
 import { buildApi, taskSettings } from "./http/api.js";
@@ -51,7 +52,16 @@ export async function startCoordinator(
   const { config, log, cluster } = ctx;
   const store = openStore(options.dbPath ?? config.storage.path);
   const metrics = new CoordinatorMetrics(store);
-  const projection = startProjection({ cluster, store, log, onEvents: (events) => metrics.observe(events) });
+  const activity = new Activity();
+  const projection = startProjection({
+    cluster,
+    store,
+    log,
+    onEvents: (events) => {
+      metrics.observe(events);
+      activity.observe(events);
+    },
+  });
   const tasks = taskSettings(config);
   const fits = payloadLimit(cluster.nc, tasks.defaults.max_payload_bytes);
   if (fits < tasks.defaults.max_payload_bytes) {
@@ -73,6 +83,7 @@ export async function startCoordinator(
     tasks,
     leadership: natsLeadership(cluster, ctx.sender),
     metrics,
+    activity,
     auth: {
       writeKeys: config.coordinator.api_keys,
       readKeys: config.coordinator.read_api_keys,

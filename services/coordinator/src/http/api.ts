@@ -9,11 +9,13 @@ import Fastify, {
   type RawServerDefault,
 } from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import { Activity } from "../activity.js";
 import type { NodeStore } from "../db/node-store.js";
 import type { Leadership } from "../leadership.js";
 import { CoordinatorMetrics } from "../metrics.js";
 import type { TaskBus } from "../task-bus.js";
 import { type AuthSettings, registerAuth } from "./auth.js";
+import { registerDashboard } from "./dashboard.js";
 import { handleError, handleNotFound } from "./errors.js";
 import { registerOpenApi } from "./openapi.js";
 import { ReadCache } from "./read-cache.js";
@@ -64,6 +66,8 @@ export interface ApiDeps {
   auth?: AuthSettings;
   /** Metrics served at `/metrics`. @default metrics of `store` */
   metrics?: CoordinatorMetrics;
+  /** Recent activity for the dashboard (series, live feed). @default an empty one */
+  activity?: Activity;
 }
 
 export type Api = FastifyInstance<
@@ -91,6 +95,7 @@ export interface RouteDeps {
   /** Answers of hot read endpoints, kept while the read model has not changed. */
   cache: ReadCache;
   metrics: CoordinatorMetrics;
+  activity: Activity;
 }
 
 /**
@@ -131,6 +136,7 @@ export function buildApi(deps: ApiDeps): Api {
       () => now().getTime(),
     ),
     metrics: deps.metrics ?? new CoordinatorMetrics(deps.store),
+    activity: deps.activity ?? new Activity(),
   };
   // Request latency by route pattern (not by URL: ids would make a series per task).
   app.addHook("onResponse", async (req, reply) => {
@@ -143,6 +149,7 @@ export function buildApi(deps: ApiDeps): Api {
   });
   if (deps.auth) registerAuth(app, deps.auth, deps.log);
   registerOpenApi(app, routeDeps.version);
+  registerDashboard(app);
   // In a plugin loaded after the OpenAPI one, so that it documents every route.
   app.register(async (scope) => {
     const api = scope.withTypeProvider<ZodTypeProvider>();

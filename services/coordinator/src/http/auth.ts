@@ -14,9 +14,9 @@ export interface AuthSettings {
   openReads: boolean;
 }
 
-/** Always open: load balancers' health checks, and the API's own description. */
-const OPEN_PATHS = ["/health", "/api/v1/cluster/health", "/openapi.json"];
-const OPEN_PREFIXES = ["/docs"];
+/** Always open: load balancers' health checks, the API's own description, the dashboard's files. */
+const OPEN_PATHS = ["/", "/health", "/api/v1/cluster/health", "/openapi.json"];
+const OPEN_PREFIXES = ["/docs", "/ui"];
 const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 const digest = (key: string) => createHash("sha256").update(key).digest("hex");

@@ -26,8 +26,20 @@ export const LIMIT_RULE = { error: "limit must be a whole number from 1 to 1000"
 
 export const NodeIdParams = z.object({ id: tokenParam("node id") });
 export const SkillParams = z.object({ skill: tokenParam("skill") });
-export const NodeListQuery = z.object({ status: statusQuery(NODE_STATUSES).optional() });
-export const SkillQuery = z.object({ status: statusQuery([...NODE_STATUSES, "any"] as const).optional() });
+/** Optional paging of node lists (the dashboard's); without it, every node (seed 004). */
+const NodePage = {
+  limit: z.coerce.number(LIMIT_RULE).int(LIMIT_RULE).min(1, LIMIT_RULE).max(1000, LIMIT_RULE).optional(),
+  offset: z.coerce
+    .number({ error: "offset must be a whole number from 0" })
+    .int({ error: "offset must be a whole number from 0" })
+    .min(0, { error: "offset must be a whole number from 0" })
+    .optional(),
+};
+export const NodeListQuery = z.object({ status: statusQuery(NODE_STATUSES).optional(), ...NodePage });
+export const SkillQuery = z.object({
+  status: statusQuery([...NODE_STATUSES, "any"] as const).optional(),
+  ...NodePage,
+});
 export const EventsQuery = z.object({
   limit: z.coerce.number(LIMIT_RULE).int(LIMIT_RULE).min(1, LIMIT_RULE).max(1000, LIMIT_RULE).default(100),
 });
@@ -187,6 +199,22 @@ export const QueueJson = z.object({
   by_skill: z.array(LiveCounts.extend({ skill: z.string() })),
 });
 export type QueueJson = z.infer<typeof QueueJson>;
+
+/** `GET /api/v1/cluster/series`: what happened in each step of the last minutes. */
+export const SeriesJson = z.object({
+  step_seconds: z.number(),
+  points: z.array(
+    z.object({
+      at: Iso,
+      submitted: z.number(),
+      completed: z.number(),
+      failed: z.number(),
+      scheduling_p50_ms: z.number().nullable(),
+      scheduling_p95_ms: z.number().nullable(),
+      duration_p50_ms: z.number().nullable(),
+    }),
+  ),
+});
 
 /** A role's leader as its lease says; `expires_at` is when the lease lapses unless renewed. */
 export const LeaderJson = z.object({

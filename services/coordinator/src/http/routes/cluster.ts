@@ -1,8 +1,17 @@
 import { LEADER_ROLES, OcError } from "@openclaw/protocol";
 import type { Leadership } from "../../leadership.js";
 import type { Api, RouteDeps } from "../api.js";
+import { streamFeed } from "../feed-stream.js";
 import { toClusterHealth, toQueue } from "../present.js";
-import { ClusterHealthJson, ElectBody, ElectedJson, ErrorJson, LeadersJson, QueueJson } from "../schemas.js";
+import {
+  ClusterHealthJson,
+  ElectBody,
+  ElectedJson,
+  ErrorJson,
+  LeadersJson,
+  QueueJson,
+  SeriesJson,
+} from "../schemas.js";
 
 /**
  * `GET /api/v1/cluster/health`: node counts by status and capacity of the nodes that are up.
@@ -32,6 +41,16 @@ export function registerClusterRoutes(app: Api, deps: RouteDeps): void {
           toQueue(deps.store.queue.byPriority(), deps.store.queue.bySkill(), deps.now()),
         ) as never,
       ),
+  );
+
+  app.get("/api/v1/cluster/series", { schema: { response: { 200: SeriesJson } } }, async () => {
+    const activity = deps.activity;
+    return { step_seconds: activity.stepMs / 1000, points: activity.series(deps.now().getTime()) };
+  });
+
+  // Live task events for the dashboard, in batches (server-sent events; not in the OpenAPI document).
+  app.get("/api/v1/cluster/feed", { schema: { hide: true } }, async (_req, reply) =>
+    streamFeed(reply, deps.activity, deps.closing),
   );
 
   function leadership(): Leadership {

@@ -1,4 +1,5 @@
 import { OcError } from "@openclaw/protocol";
+import type { FastifyReply } from "fastify";
 import { z } from "zod";
 import type { NodeRow } from "../../db/rows.js";
 import { UP_STATUSES } from "../../status.js";
@@ -20,6 +21,18 @@ import {
 
 const NodeList = z.array(NodeJson);
 
+/** One page of a node list when `limit` or `offset` is given; `X-Total-Count` says how many in all. */
+function page(
+  rows: NodeRow[],
+  q: { limit?: number | undefined; offset?: number | undefined },
+  reply: FastifyReply,
+): NodeRow[] {
+  if (q.limit === undefined && q.offset === undefined) return rows;
+  reply.header("x-total-count", String(rows.length));
+  const from = q.offset ?? 0;
+  return rows.slice(from, from + (q.limit ?? 1000));
+}
+
 /** The node routes of seed 004, plus a node's event history. */
 export function registerNodeRoutes(app: Api, deps: RouteDeps): void {
   const { store } = deps;
@@ -38,7 +51,10 @@ export function registerNodeRoutes(app: Api, deps: RouteDeps): void {
   app.get(
     "/api/v1/nodes",
     { schema: { querystring: NodeListQuery, response: { 200: NodeList } } },
-    async (req) => store.listNodes(req.query.status ? [req.query.status] : undefined).map(toNodeJson),
+    async (req, reply) => {
+      const rows = store.listNodes(req.query.status ? [req.query.status] : undefined);
+      return page(rows, req.query, reply).map(toNodeJson);
+    },
   );
 
   app.get("/api/v1/nodes/online", { schema: { response: { 200: NodeList } } }, async () =>
@@ -49,8 +65,11 @@ export function registerNodeRoutes(app: Api, deps: RouteDeps): void {
     "/api/v1/nodes/skills/:skill",
     { schema: { params: SkillParams, querystring: SkillQuery, response: { 200: NodeList } } },
     async (req, reply) => {
-      const { status } = req.query;
+      const { status, limit, offset } = req.query;
       const statuses = status === "any" ? undefined : status ? [status] : UP_STATUSES;
+      if (limit !== undefined || offset !== undefined) {
+        return page(store.nodesWithSkill(req.params.skill, statuses), req.query, reply).map(toNodeJson);
+      }
       const body = deps.cache.json(`skill:${req.params.skill}:${status ?? ""}`, NodeList, () =>
         store.nodesWithSkill(req.params.skill, statuses).map(toNodeJson),
       );
