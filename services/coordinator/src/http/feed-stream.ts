@@ -1,6 +1,6 @@
 import type { FastifyReply } from "fastify";
 import type { Activity, FeedItem } from "../activity.js";
-import { sseFrame } from "./task-present.js";
+import { openEventStream, sseFrame } from "./task-present.js";
 
 /** How often a batch goes out, and the most events in one: a browser keeps up at any load. */
 const BATCH_MS = 500;
@@ -48,14 +48,7 @@ export function streamFeed(reply: FastifyReply, activity: Activity, closing: Abo
     raw.once("close", end);
     raw.on("error", end);
     closing.addEventListener("abort", end);
-    reply.hijack();
-    raw.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache, no-transform",
-      connection: "keep-alive",
-      "x-accel-buffering": "no",
-    });
-    write("retry: 2000\n\n");
+    openEventStream(reply, write);
     if (closing.aborted) end();
   });
 }

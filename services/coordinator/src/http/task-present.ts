@@ -1,4 +1,5 @@
 import type { TaskEvent } from "@openclaw/protocol";
+import type { FastifyReply } from "fastify";
 import type { TaskEventRow, TaskListRow, TaskRow } from "../db/rows.js";
 import type { TaskOutcomeRow } from "../db/task-store.js";
 import type { TaskJson, TaskResultJson, TaskSummaryJson } from "./task-schemas.js";
@@ -71,6 +72,21 @@ export function outcomeOfEvent(e: TaskEvent): TaskResultJson | undefined {
 }
 
 /** One server-sent event: `id:` the EVENTS stream sequence (when known), `event:` the kind. */
+/**
+ * Takes the response over from fastify and opens a server-sent event stream on it: no caching,
+ * no proxy buffering (nginx honours `x-accel-buffering`), and a client reconnects after 2 s.
+ */
+export function openEventStream(reply: FastifyReply, write: (text: string) => void): void {
+  reply.hijack();
+  reply.raw.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache, no-transform",
+    connection: "keep-alive",
+    "x-accel-buffering": "no",
+  });
+  write("retry: 2000\n\n");
+}
+
 export function sseFrame(kind: string, seq: number | undefined, data: string): string {
   return `${seq === undefined ? "" : `id: ${seq}\n`}event: ${kind}\ndata: ${data}\n\n`;
 }

@@ -4,6 +4,7 @@ import type { TaskStore } from "../db/task-store.js";
 import type { TaskBus } from "../task-bus.js";
 import {
   liveEventData,
+  openEventStream,
   outcomeOfEvent,
   sseFrame,
   storedEventData,
@@ -113,14 +114,7 @@ export async function streamTaskEvents(
   const write = (text: string) => {
     if (!closed && !raw.destroyed && !raw.writableEnded) raw.write(text);
   };
-  reply.hijack();
-  raw.writeHead(200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache, no-transform",
-    connection: "keep-alive",
-    "x-accel-buffering": "no",
-  });
-  write("retry: 2000\n\n");
+  openEventStream(reply, write);
   const ping = setInterval(() => write(": ping\n\n"), PING_MS);
   const sent = new Set<string>();
   let storeSeq = afterSeq;
