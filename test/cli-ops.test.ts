@@ -77,8 +77,10 @@ describe("oclaw operator commands", () => {
     expect(text.out).toMatch(/capacity\s+\d+\/5 slots used/);
     expect(text.out).toMatch(/queue\s+\d+ pending \(critical \d+, high \d+, normal \d+, low \d+\)/);
     expect(text.out).toMatch(/leaders\s+.*scheduler \S+ \(term \d+\)/);
-    // Not a terminal: no colour codes in what a script reads.
+    // Not a terminal: no colour codes in what a script reads; FORCE_COLOR (as a terminal) has them.
     expect(text.out).not.toContain("\u001b[");
+    const coloured = await oclaw(["status"], { FORCE_COLOR: "1" });
+    expect(coloured.out).toContain("\u001b[1m2/2\u001b[22m");
   });
 
   it("nodes: a table, filters by skill and status, and JSON; node <id> in full", async () => {

@@ -32,4 +32,33 @@ describe("ReadCache", () => {
     expect(get()).toBe('{"n":4}');
     expect(() => cache.json("bad", Answer, () => ({ n: "x" }) as never)).toThrow();
   });
+
+  it("with reuseMs, serves a young answer though the model changed, then computes anew", () => {
+    let version = 1;
+    let clock = 0;
+    let computed = 0;
+    const cache = new ReadCache(
+      () => version,
+      () => clock,
+    );
+    const Answer = z.object({ n: z.number() });
+    const get = () =>
+      cache
+        .json(
+          "q",
+          Answer,
+          () => {
+            computed += 1;
+            return { n: computed };
+          },
+          300,
+        )
+        .toString();
+    expect(get()).toBe('{"n":1}');
+    version += 1;
+    clock += 299;
+    expect(get()).toBe('{"n":1}');
+    clock += 1;
+    expect(get()).toBe('{"n":2}');
+  });
 });

@@ -27,12 +27,17 @@ export class ReadCache {
     this.#maxEntries = options.maxEntries ?? 1000;
   }
 
-  /** The answer for `key` as UTF-8 JSON: cached, or computed, checked against `schema` and cached. */
-  json<S extends z.ZodType>(key: string, schema: S, compute: () => z.input<S>): Buffer {
+  /**
+   * The answer for `key` as UTF-8 JSON: cached, or computed, checked against `schema` and cached.
+   * With `reuseMs`, an answer that young is served even if the model changed since: for answers
+   * costly to compute from a model that changes all the time (the queue's counts under load).
+   */
+  json<S extends z.ZodType>(key: string, schema: S, compute: () => z.input<S>, reuseMs = 0): Buffer {
     const version = this.#version();
     const now = this.#clock();
     const hit = this.#entries.get(key);
-    if (hit && hit.version === version && now >= hit.at && now - hit.at < this.#maxAgeMs) return hit.body;
+    const young = hit !== undefined && now >= hit.at && now - hit.at < this.#maxAgeMs;
+    if (hit && young && (hit.version === version || now - hit.at < reuseMs)) return hit.body;
     // Checked as the route's response schema would check it (a cached answer skips fastify's).
     const body = Buffer.from(JSON.stringify(schema.parse(compute())));
     if (this.#entries.size >= this.#maxEntries) this.#entries.clear();
