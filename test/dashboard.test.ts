@@ -82,7 +82,7 @@ describe("the dashboard", () => {
     expect(await page.locator("#chart-latency canvas").count()).toBe(1);
   });
 
-  it("a click on Cancel cancels a running task", async () => {
+  it("a click on Cancel cancels a running task, and Retry runs it again", async () => {
     const id = await submit({ type: "sleep", payload: { ms: 60_000, steps: 60 } });
     await expect
       .poll(() => taskRow(id).locator('[data-field="status"]').textContent(), { timeout: 15_000 })
@@ -98,6 +98,13 @@ describe("the dashboard", () => {
     await expect
       .poll(() => taskRow(id).locator('[data-field="status"]').textContent(), { timeout: 10_000 })
       .toBe("cancelled");
+    // Retry puts it back in the queue, and it runs again.
+    await page.locator("#task-retry").click();
+    await expect
+      .poll(() => page.locator('#task-fields [data-field="status"]').textContent(), { timeout: 15_000 })
+      .toBe("running");
+    expect(await page.locator("#task-attempts tbody tr").count()).toBe(2);
+    await fetch(`${api}/api/v1/tasks/${id}/cancel`, { method: "POST" });
   });
 
   it("Drain and Undrain take effect on the node", async () => {
