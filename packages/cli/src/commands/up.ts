@@ -170,7 +170,9 @@ export async function up(options: UpOptions): Promise<void> {
   say(`• worker '${nodeId}' with skills from ${skillsDir}`);
   say("");
   say(`OpenClaw Cluster API: ${apiUrl}`);
-  say(`  curl ${apiUrl}/api/v1/nodes`);
+  say(`  dashboard   ${apiUrl}/`);
+  say(`  API docs    ${apiUrl}/docs`);
+  say("  oclaw status, oclaw nodes, oclaw tasks");
   say(`  curl ${apiUrl}/api/v1/cluster/health`);
   say("Press Ctrl+C to stop.");
 }
