@@ -17,7 +17,7 @@ import { envelope, type NodeEvent, NodeHealthRecord, NodeHeartbeat, NodeRecord }
 import { HealthTracker, type Transition } from "./tracker.js";
 
 const announced = counter(
-  "openclaw_health_announcedtotal",
+  "openclaw_health_transitions_total",
   "Node health changes this monitor announced, by new state (and, for offline, why)",
   ["to", "reason"],
 );

@@ -1,5 +1,8 @@
 import type { HealthState, NodeHealthRecord, NodeRecord } from "@openclaw/protocol";
 
+/** How often a session that has not answered a ping yet is asked again. */
+const CONFIRM_MS = 30_000;
+
 export interface TrackerOptions {
   /** No heartbeat for this long: offline. */
   heartbeatTimeoutMs: number;
@@ -33,6 +36,11 @@ interface Tracked {
   /** A ping is out (see `toProbe`), and when the last one went. */
   probing: boolean;
   probedAt: number;
+  /**
+   * This session has answered a ping: only then does "nobody answers" mean it is gone (a worker
+   * of a version without pings never answers, and must wait for the heartbeat timeout).
+   */
+  pingable: boolean;
   /** Bumped on every change; the record is dirty while `version > written`. */
   version: number;
   written: number;
@@ -117,15 +125,19 @@ export class HealthTracker {
   }
 
   /**
-   * Nodes to ping: active, not offline, no ping out, none in the last interval, and the last
-   * heartbeat `afterMs` old (and at least one and a half intervals, so a node is never pinged
-   * between two punctual heartbeats). Each one returned counts as pinged.
+   * Nodes to ping now, each then counted as pinged (one ping out per node at a time):
+   * - a session that has not answered a ping yet, once every `CONFIRM_MS`, to learn that it can;
+   * - a session that can, once its last heartbeat is `afterMs` old (and at least one and a half
+   *   intervals, so a punctual node is never pinged between two heartbeats), once an interval.
    */
   toProbe(now: number, afterMs: number): { nodeId: string; session: string }[] {
     const out: { nodeId: string; session: string }[] = [];
     for (const [id, t] of this.#nodes) {
       if (!t.active || t.status === "offline" || t.probing) continue;
-      if (now - t.probedAt < t.intervalMs || !this.#late(t, now, afterMs)) continue;
+      const due = t.pingable
+        ? now - t.probedAt >= t.intervalMs && this.#late(t, now, afterMs)
+        : now - t.probedAt >= CONFIRM_MS;
+      if (!due) continue;
       t.probing = true;
       t.probedAt = now;
       out.push({ nodeId: id, session: t.session });
@@ -134,9 +146,10 @@ export class HealthTracker {
   }
 
   /**
-   * A ping's outcome. `gone` (nobody listens on the node's subject: its process or its connection
-   * died) turns a node that is still late offline; `alive` (it answered) and `unknown` (no answer
-   * in time: frozen, or slow) leave it to the heartbeat timeout.
+   * A ping's outcome. `alive` (it answered) marks the session as one that answers pings. `gone`
+   * (nobody listens on the node's subject: its process or its connection died) turns such a
+   * session, if it is still late, offline. `unknown` (no answer in time: frozen, or slow) leaves
+   * it to the heartbeat timeout.
    */
   probed(
     nodeId: string,
@@ -148,9 +161,9 @@ export class HealthTracker {
     const t = this.#nodes.get(nodeId);
     if (!t || t.session !== session) return undefined;
     t.probing = false;
-    if (answer !== "gone" || !t.active || t.status === "offline" || !this.#late(t, now, afterMs)) {
-      return undefined;
-    }
+    if (answer === "alive") t.pingable = true;
+    if (answer !== "gone" || !t.pingable || !t.active || t.status === "offline") return undefined;
+    if (!this.#late(t, now, afterMs)) return undefined;
     return this.#move(nodeId, t, "offline", "unreachable", now, true);
   }
 
@@ -227,6 +240,7 @@ export class HealthTracker {
       consecutive: 0,
       probing: false,
       probedAt: Number.NEGATIVE_INFINITY,
+      pingable: false,
       version: 1,
       written: 0,
     };

@@ -129,9 +129,28 @@ describe("health tracker", () => {
   describe("pings to late nodes (unreachable_timeout)", () => {
     const AFTER = 2000;
 
-    it("pings a node only once its heartbeat is late by the timeout and by half an interval", () => {
+    /** A tracked node whose session has answered its first ping (at time 0). */
+    function confirmed() {
       const t = tracker();
       t.observeNode(record(), 0);
+      expect(t.toProbe(0, AFTER)).toEqual([{ nodeId: "w1", session: "s1" }]);
+      t.probed("w1", "s1", "alive", 0, AFTER);
+      return t;
+    }
+
+    it("asks a new session at once whether it answers pings, and again every 30 s until it does", () => {
+      const t = tracker();
+      t.observeNode(record(), 0);
+      expect(t.toProbe(0, AFTER)).toHaveLength(1);
+      expect(t.toProbe(10, AFTER)).toEqual([]); // one ping out at a time
+      t.probed("w1", "s1", "unknown", 20, AFTER);
+      expect(t.toProbe(29_999, AFTER)).toEqual([]);
+      t.observeHeartbeat("w1", "s1", 29_999);
+      expect(t.toProbe(30_000, AFTER)).toHaveLength(1);
+    });
+
+    it("pings a node that answers only once its heartbeat is late by the timeout and by half an interval", () => {
+      const t = confirmed();
       expect(t.toProbe(1999, AFTER)).toEqual([]);
       expect(t.toProbe(2000, AFTER)).toEqual([{ nodeId: "w1", session: "s1" }]);
       // One ping out at a time, then at most one per interval.
@@ -142,13 +161,14 @@ describe("health tracker", () => {
       // A short timeout never pings a punctual node between two heartbeats.
       const u = tracker();
       u.observeNode(record(), 0);
+      u.toProbe(0, 100);
+      u.probed("w1", "s1", "alive", 0, 100);
       expect(u.toProbe(1400, 100)).toEqual([]);
       expect(u.toProbe(1500, 100)).toHaveLength(1);
     });
 
-    it("a node nobody answers for is offline at once, before the heartbeat timeout", () => {
-      const t = tracker();
-      t.observeNode(record(), 0);
+    it("a node nobody answers for any more is offline at once, before the heartbeat timeout", () => {
+      const t = confirmed();
       t.toProbe(2000, AFTER);
       expect(t.probed("w1", "s1", "gone", 2001, AFTER)).toMatchObject({
         nodeId: "w1",
@@ -161,9 +181,17 @@ describe("health tracker", () => {
       expect(t.toProbe(6000, AFTER)).toEqual([]); // and no more pings
     });
 
-    it("an answer, or no answer in time, leaves the node to the heartbeat timeout", () => {
+    it("a session that never answered a ping (a worker without pings) waits for the heartbeat timeout", () => {
       const t = tracker();
       t.observeNode(record(), 0);
+      t.toProbe(0, AFTER);
+      expect(t.probed("w1", "s1", "gone", 0, AFTER)).toBeUndefined();
+      expect(t.toProbe(2500, AFTER)).toEqual([]); // late, but not one to judge by pings
+      expect(t.check(5001)).toMatchObject([{ to: "offline", reason: "heartbeat_timeout" }]);
+    });
+
+    it("an answer, or no answer in time, leaves the node to the heartbeat timeout", () => {
+      const t = confirmed();
       t.toProbe(2000, AFTER);
       expect(t.probed("w1", "s1", "alive", 2001, AFTER)).toBeUndefined();
       t.toProbe(3000, AFTER);
@@ -172,8 +200,7 @@ describe("health tracker", () => {
     });
 
     it("a heartbeat that arrives while the ping is out, or another session, keeps the node", () => {
-      const t = tracker();
-      t.observeNode(record(), 0);
+      const t = confirmed();
       t.toProbe(2000, AFTER);
       t.observeHeartbeat("w1", "s1", 2001);
       expect(t.probed("w1", "s1", "gone", 2002, AFTER)).toBeUndefined();
@@ -183,8 +210,7 @@ describe("health tracker", () => {
     });
 
     it("grace (this process was blind) postpones pings and their verdict", () => {
-      const t = tracker();
-      t.observeNode(record(), 0);
+      const t = confirmed();
       t.toProbe(2000, AFTER);
       t.grace(2001);
       expect(t.probed("w1", "s1", "gone", 2002, AFTER)).toBeUndefined();
