@@ -145,7 +145,7 @@ describe("metrics", () => {
       sample(worker, "openclaw_worker_attempts_total", { skill: "word-count", outcome: "OC-6001" }),
     ).toBe(1);
     expect(sample(worker, "openclaw_worker_attempts_total", { skill: "sleep", outcome: "OC-6004" })).toBe(2);
-    expect(sample(worker, "openclaw_worker_slots", { instance: "m-w1" })).toBeGreaterThan(0);
+    expect(sample(worker, "openclaw_worker_slots", { service_instance: "m-w1" })).toBeGreaterThan(0);
     const notFound = await fetch(`http://127.0.0.1:${workerPort}/other`);
     expect(notFound.status).toBe(404);
   });

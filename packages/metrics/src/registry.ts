@@ -12,11 +12,12 @@ export const SECONDS_BUCKETS = [
 let initialised = false;
 
 /**
- * Labels every metric with the service and instance, and adds the process metrics (CPU, memory,
- * event loop lag, GC) once per process.
+ * Labels every metric with the service and its instance id (`service_instance`: Prometheus keeps
+ * `instance` for the scraped address), and adds the process metrics (CPU, memory, event loop
+ * lag, GC) once per process.
  */
 export function initMetrics(labels: { service: string; instance: string }): void {
-  registry.setDefaultLabels(labels);
+  registry.setDefaultLabels({ service: labels.service, service_instance: labels.instance });
   if (initialised) return;
   initialised = true;
   client.collectDefaultMetrics({ register: registry });

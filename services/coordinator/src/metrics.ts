@@ -11,7 +11,11 @@ const liveTasks = gauge("openclaw_tasks_live", "Tasks not ended yet, by status a
 const queueDepth = gauge("openclaw_queue_depth", "Tasks waiting for a node, by priority (the backlog)", [
   "priority",
 ]);
-const nodes = gauge("openclaw_nodes", "Nodes by status", ["status"]);
+const nodes = gauge("openclaw_nodes", "Nodes by status (offline includes nodes that left)", ["status"]);
+const timedOut = gauge(
+  "openclaw_nodes_timed_out",
+  "Nodes declared offline by the health monitor that did not leave: dead or cut off",
+);
 const capacity = gauge("openclaw_capacity_slots", "Task slots of the nodes that are up: total and used", [
   "state",
 ]);
@@ -60,6 +64,18 @@ const httpDuration = histogram("openclaw_http_request_duration_seconds", "HTTP A
   "status_code",
 ]);
 
+/** Distinct skill label values at most: skills come from clients, and each is a series forever. */
+const MAX_SKILL_LABELS = 200;
+const skillLabels = new Set<string>();
+/** A task's skill as a label; past `MAX_SKILL_LABELS` distinct ones, new skills count as `other`. */
+function skillLabel(skill: string | undefined): string {
+  if (!skill) return "unknown";
+  if (skillLabels.has(skill)) return skill;
+  if (skillLabels.size >= MAX_SKILL_LABELS) return "other";
+  skillLabels.add(skill);
+  return skill;
+}
+
 /** A waiting reason as a label: its kind, not its text (which names skills and nodes). */
 export function reasonKind(reason: string | null | undefined): string {
   if (!reason) return "unknown";
@@ -77,7 +93,7 @@ const seconds = (from: string | null, to: string | null) =>
 function observeTask(e: TaskEvent): void {
   if (!("task" in e)) return; // progress, checkpointed: nothing to count
   const t = e.task;
-  const skill = t.spec.required_skills[0] ?? "unknown";
+  const skill = skillLabel(t.spec.required_skills[0]);
   switch (e.kind) {
     case "submitted":
       submitted.inc({ skill });
@@ -154,13 +170,16 @@ export class CoordinatorMetrics {
     nodes.reset();
     let total = 0;
     let used = 0;
+    let lost = 0;
     for (const t of store.statusTotals()) {
       nodes.set({ status: t.status }, t.count);
+      lost += t.timed_out;
       if (t.status === "online" || t.status === "busy") {
         total += t.capacity;
         used += t.used;
       }
     }
+    timedOut.set(lost);
     capacity.set({ state: "total" }, total);
     capacity.set({ state: "used" }, used);
     heartbeatAge.reset();

@@ -69,6 +69,8 @@ export async function startScheduler(ctx: ServiceContext): Promise<Scheduler> {
     },
     onLost: async () => {
       schedulerMetrics.leader.set(0);
+      // A standby's queue is empty: figures kept from its time as leader would count twice.
+      schedulerMetrics.queueDepth.reset();
       const state = leader;
       leader = undefined;
       await state?.stop();

@@ -1,11 +1,11 @@
 import { hostname } from "node:os";
-import { redactUrl, type ServiceContext, startServiceContext } from "@openclaw/bus";
+import { errorMessage, redactUrl, type ServiceContext, startServiceContext } from "@openclaw/bus";
 import { type Config, ConfigError, loadConfig } from "@openclaw/config";
 import { startCoordinator } from "@openclaw/coordinator";
 import { startHealthMonitor } from "@openclaw/health-monitor";
 import { createLogger, detachOutput, type Logger } from "@openclaw/log";
 import { initMetrics, type MetricsServer, serveMetrics, trackNatsConnection } from "@openclaw/metrics";
-import { isOcError } from "@openclaw/protocol";
+import { isOcError, OcError } from "@openclaw/protocol";
 import { startRegistry } from "@openclaw/registry";
 import { startScheduler } from "@openclaw/scheduler";
 import { startWorker } from "@openclaw/worker";
@@ -143,7 +143,17 @@ export async function runService(service: string, options: Record<string, unknow
     trackNatsConnection(ctx.cluster.nc.status());
     handle = await def.start(ctx);
     if (config.metrics.port > 0) {
-      metricsServer = await serveMetrics({ host: config.metrics.host, port: config.metrics.port });
+      try {
+        metricsServer = await serveMetrics({ host: config.metrics.host, port: config.metrics.port });
+      } catch (err) {
+        // Started, but cannot serve what it was asked to: stop cleanly (a worker leaves) and fail.
+        await handle.stop().catch(() => undefined);
+        handle = undefined;
+        throw new OcError(
+          "OC-1001",
+          `cannot serve metrics on ${config.metrics.host}:${config.metrics.port} (${errorMessage(err)}); give this service its own metrics.port`,
+        );
+      }
       log.info({ url: `http://${config.metrics.host}:${metricsServer.port}/metrics` }, "serving metrics");
     }
   })();

@@ -32,9 +32,13 @@ function keyOf(req: FastifyRequest): string | undefined {
   return typeof header === "string" && header !== "" ? header : undefined;
 }
 
-function isOpen(url: string): boolean {
-  const path = url.split("?", 1)[0] ?? url;
-  return OPEN_PATHS.includes(path) || OPEN_PREFIXES.some((p) => path === p || path.startsWith(`${p}/`));
+/**
+ * Whether the route a request matched is open. Decided on the route's pattern, not the URL: the
+ * router also matches `/health/` and percent-encoded spellings, which must be open too.
+ */
+function isOpen(route: string | undefined): boolean {
+  if (route === undefined) return false; // no route: a 404, for a caller with a key only
+  return OPEN_PATHS.includes(route) || OPEN_PREFIXES.some((p) => route === p || route.startsWith(`${p}/`));
 }
 
 /**
@@ -58,7 +62,7 @@ export function registerAuth(app: Api, settings: AuthSettings, log: Logger): voi
   );
 
   app.addHook("onRequest", async (req: FastifyRequest, reply: FastifyReply) => {
-    if (isOpen(req.url)) return;
+    if (isOpen(req.routeOptions.url)) return;
     const read = READ_METHODS.has(req.method);
     if (read && settings.openReads) return;
     const key = keyOf(req);

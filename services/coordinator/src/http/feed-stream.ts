@@ -6,6 +6,8 @@ import { openEventStream, sseFrame } from "./task-present.js";
 const BATCH_MS = 500;
 const BATCH_MAX = 50;
 const PING_MS = 15_000;
+/** Bytes written but not yet taken by a slow client, past which batches are dropped (and counted). */
+const MAX_BUFFERED = 1 << 20;
 
 /**
  * `GET /api/v1/cluster/feed`: every task event the coordinator stores, as server-sent events in
@@ -30,6 +32,12 @@ export function streamFeed(reply: FastifyReply, activity: Activity, closing: Abo
     });
     const flush = setInterval(() => {
       if (pending.length === 0) return;
+      // A client that does not read: let its batches go rather than buffer them without end.
+      if (raw.writableLength > MAX_BUFFERED) {
+        dropped += pending.length;
+        pending = [];
+        return;
+      }
       write(sseFrame("tasks", undefined, JSON.stringify({ events: pending, dropped })));
       pending = [];
       dropped = 0;

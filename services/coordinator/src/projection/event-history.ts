@@ -128,11 +128,17 @@ export function followEventHistory(o: EventHistoryOptions): Stoppable {
       batch = [];
       try {
         store.recordEvents(writing);
-        o.onStored?.(writing);
       } catch (err) {
         // Nothing of the batch is stored: stop, and resume from the stored cursor.
         failure = err;
         void iter.close().catch(() => undefined);
+        return;
+      }
+      // The batch is stored: whatever its observers do cannot make it be read again.
+      try {
+        o.onStored?.(writing);
+      } catch (err) {
+        log.warn({ error: (err as Error).message }, "an observer of stored events failed");
       }
     };
     try {
