@@ -15,6 +15,8 @@ RUN npm ci && npx turbo run build --filter=@openclaw/cli... && npm prune --omit=
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
+# The coordinator's read model goes to the writable /data (mount a volume there to keep it).
+ENV OPENCLAW_DB_PATH=/data/cluster.db
 COPY --from=build /app /app
 # /data: the coordinator's SQLite read model (storage.path) when it runs in a container.
 RUN mkdir -p /data && chown node:node /data
