@@ -2,13 +2,16 @@ import { decode, encode, payloadLimit } from "@openclaw/bus";
 import {
   envelope,
   isOcError,
+  MAX_SUBMIT_BATCH,
   NodeHealthRecord,
   NodeRecord,
   OcError,
   QueueStats,
   resolveSubmission,
   SchedulerSettings,
+  type Sender,
   type TaskSubmit,
+  type TaskSubmitBatch,
 } from "@openclaw/protocol";
 import { type Connection, connect } from "./connection.js";
 import { Job, PendingResult } from "./job.js";
@@ -43,6 +46,48 @@ const open = new Set<OpenClawCluster>();
 
 /** Submissions whose stream acks are awaited together by `submitTasks`. */
 const SUBMIT_WINDOW = 1000;
+
+/**
+ * Submissions as stored messages: `TaskSubmitBatch` messages of at most `MAX_SUBMIT_BATCH`
+ * entries and about `maxBytes` / 2; a submission larger than that goes alone, as a plain
+ * `TaskSubmit` (a batch around it might pass the server's max_payload). Every message has its own
+ * id, so a publish repeated after a lost acknowledgement is dropped by the stream.
+ */
+function submissionMessages(
+  messages: readonly TaskSubmit[],
+  maxBytes: number,
+  subjects: { single: string; batch: string },
+  sender: Sender,
+): { subject: string; id: string; data: Uint8Array }[] {
+  const out: { subject: string; id: string; data: Uint8Array }[] = [];
+  let entries: TaskSubmit[] = [];
+  let bytes = 0;
+  const close = () => {
+    if (entries.length === 1) {
+      const only = entries[0] as TaskSubmit;
+      out.push({ subject: subjects.single, id: only.task.task_id, data: encode(only) });
+    } else if (entries.length > 1) {
+      const batch: TaskSubmitBatch = { ...envelope(sender), submissions: entries };
+      out.push({ subject: subjects.batch, id: `batch-${batch.id}`, data: encode(batch) });
+    }
+    entries = [];
+    bytes = 0;
+  };
+  const budget = maxBytes / 2;
+  for (const msg of messages) {
+    // Measured by its JSON, as it goes on the wire.
+    const data = encode(msg);
+    if (data.length > budget) {
+      out.push({ subject: subjects.single, id: msg.task.task_id, data });
+      continue;
+    }
+    if (entries.length >= MAX_SUBMIT_BATCH || bytes + data.length > budget) close();
+    entries.push(msg);
+    bytes += data.length;
+  }
+  close();
+  return out;
+}
 
 /**
  * A client of an OpenClaw cluster (seed 000's `OpenClawCluster`): submit tasks, wait for their
@@ -216,13 +261,13 @@ export class OpenClawCluster {
       );
     }
     const { js, names } = conn.cluster;
-    // Pipelined in windows: the acks of one window are awaited together, not one by one.
-    for (let i = 0; i < messages.length; i += SUBMIT_WINDOW) {
-      await Promise.all(
-        messages
-          .slice(i, i + SUBMIT_WINDOW)
-          .map((msg) => js.publish(names.subjects.schedSubmit, encode(msg), { msgID: msg.task.task_id })),
-      );
+    // Several submissions a message (one publish and one ack for up to MAX_SUBMIT_BATCH), the
+    // messages pipelined in windows: the acks of one window are awaited together.
+    const subjects = { single: names.subjects.schedSubmit, batch: names.subjects.schedSubmitBatch };
+    const out = submissionMessages(messages, limit, subjects, conn.sender);
+    const window = Math.max(1, Math.floor(SUBMIT_WINDOW / MAX_SUBMIT_BATCH));
+    for (let i = 0; i < out.length; i += window) {
+      await Promise.all(out.slice(i, i + window).map((o) => js.publish(o.subject, o.data, { msgID: o.id })));
     }
     if (this.#queueCache) this.#queueCache.pending += messages.length;
     return messages.map((msg, i) => {

@@ -4,7 +4,13 @@ import { join } from "node:path";
 import { decode, encode, type ServiceContext, startServiceContext } from "@openclaw/bus";
 import { ConfigSchema, taskDefaults } from "@openclaw/config";
 import { silentLogger } from "@openclaw/log";
-import { type OcError, type QueueStats, type SchedulerSettings, TaskSubmit } from "@openclaw/protocol";
+import {
+  type OcError,
+  type QueueStats,
+  type SchedulerSettings,
+  TaskSubmit,
+  TaskSubmitBatch,
+} from "@openclaw/protocol";
 import { type NatsServer, startNatsServer, uniquePrefix, waitFor } from "@openclaw/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OpenClawCluster } from "../src/index.js";
@@ -12,6 +18,8 @@ import { OpenClawCluster } from "../src/index.js";
 let server: NatsServer;
 let ctx: ServiceContext;
 const submitted: TaskSubmit[] = [];
+/** Submission messages seen: one per single submission, one per batch. */
+let messagesSeen = 0;
 
 beforeAll(async () => {
   server = await startNatsServer();
@@ -22,8 +30,20 @@ beforeAll(async () => {
   ctx = await startServiceContext({ config, service: "scheduler", instance: "test", log: silentLogger() });
   ctx.cluster.nc.subscribe(ctx.cluster.names.subjects.schedSubmit, {
     callback: (_e, m) => {
+      messagesSeen += 1;
       const d = decode(TaskSubmit, m.data);
       if (d.ok) submitted.push(d.value);
+    },
+  });
+  ctx.cluster.nc.subscribe(ctx.cluster.names.subjects.schedSubmitBatch, {
+    callback: (_e, m) => {
+      messagesSeen += 1;
+      const b = decode(TaskSubmitBatch, m.data);
+      if (!b.ok) return;
+      for (const entry of b.value.submissions) {
+        const d = TaskSubmit.safeParse(entry);
+        if (d.success) submitted.push(d.data);
+      }
     },
   });
   // What a scheduler leader publishes: the cluster allows 7 attempts and 2 pending tasks.
@@ -73,10 +93,11 @@ describe("the SDK and the cluster's settings", () => {
     expect(err.code).toBe("OC-4029");
   });
 
-  it("submitTasks sends a batch, or none of it when one task is invalid or the queue has no room", async () => {
+  it("submitTasks sends a batch, in one message, or none of it when one task is invalid or the queue has no room", async () => {
     await ctx.cluster.kv.scheduler.put("queue", encode(stats(0)));
     const client = new OpenClawCluster({ natsUrl: server.url, prefix: ctx.cluster.names.prefix });
     const before = submitted.length;
+    const messagesBefore = messagesSeen;
     const jobs = await client.submitTasks([
       { id: "bulk-a", type: "echo", payload: { n: 1 } },
       { id: "bulk-b", type: "echo", payload: { n: 2 } },
@@ -84,6 +105,7 @@ describe("the SDK and the cluster's settings", () => {
     expect(jobs.map((j) => j.id)).toEqual(["bulk-a", "bulk-b"]);
     await waitFor(() => submitted.length >= before + 2);
     expect(submitted.slice(before).map((s) => s.task.task_id)).toEqual(["bulk-a", "bulk-b"]);
+    expect(messagesSeen).toBe(messagesBefore + 1);
 
     // One bad task: nothing is sent, and the error names it.
     const bad = (await client

@@ -69,6 +69,7 @@ export {
   AttemptRecord,
   Checkpoint,
   isTerminal,
+  MAX_SUBMIT_BATCH,
   PLACEMENT_STRATEGIES,
   PlacementStrategy,
   PRIORITIES,
@@ -92,5 +93,6 @@ export {
   TaskSpec,
   TaskStatus,
   TaskSubmit,
+  TaskSubmitBatch,
   TERMINAL_STATUSES,
 } from "./task.js";

@@ -63,6 +63,8 @@ export function names(prefix = "oc") {
       clusterEvent: (kind: string) => `${p}.evt.cluster.${token(kind, "event kind")}`,
       schedAll: `${p}.sched.>`,
       schedSubmit: `${p}.sched.submit`,
+      /** Several submissions in one message (`TaskSubmitBatch`). */
+      schedSubmitBatch: `${p}.sched.submit-batch`,
       schedCancel: `${p}.sched.cancel`,
       schedRetry: `${p}.sched.retry`,
       schedReport: (taskId: string) => `${p}.sched.report.${token(taskId, "task id")}`,

@@ -134,6 +134,20 @@ export const TaskSubmit = z.strictObject({
 });
 export type TaskSubmit = z.infer<typeof TaskSubmit>;
 
+/** Most submissions in one `TaskSubmitBatch` message. */
+export const MAX_SUBMIT_BATCH = 100;
+
+/**
+ * Several submissions in one stored message (`<prefix>.sched.submit-batch`, a bulk submit): one
+ * publish and one acknowledgement for all. Each entry is a whole `TaskSubmit`, checked on its own
+ * by the scheduler, so one bad entry does not cost the others.
+ */
+export const TaskSubmitBatch = z.strictObject({
+  ...EnvelopeFields,
+  submissions: z.array(z.unknown()).min(1).max(MAX_SUBMIT_BATCH),
+});
+export type TaskSubmitBatch = z.infer<typeof TaskSubmitBatch>;
+
 export const TaskCancel = z.strictObject({ ...EnvelopeFields, task_id: Token, reason: z.string().max(500) });
 export type TaskCancel = z.infer<typeof TaskCancel>;
 

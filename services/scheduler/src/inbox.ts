@@ -1,8 +1,45 @@
 import { decode, type JsMsg } from "@openclaw/bus";
-import { type Names, TaskCancel, TaskReport, TaskRetry, TaskSubmit } from "@openclaw/protocol";
+import {
+  type Names,
+  TaskCancel,
+  TaskReport,
+  TaskRetry,
+  TaskSubmit,
+  TaskSubmitBatch,
+} from "@openclaw/protocol";
+
+/** What handling needs of an inbox message: a whole one, or one entry of a batch. */
+export interface InboxMsg {
+  readonly seq: number;
+  readonly subject: string;
+  ack(): void;
+  nak(millis?: number): void;
+}
+
+/**
+ * The entries of one batch message: the message is acknowledged once every entry is, and
+ * delivered again (all of it) if any entry fails; entries handled before are then found done.
+ */
+function shareMessage(m: JsMsg, parts: number): InboxMsg {
+  let left = parts;
+  let failed = false;
+  return {
+    seq: m.seq,
+    subject: m.subject,
+    ack() {
+      left -= 1;
+      if (left === 0 && !failed) m.ack();
+    },
+    nak(millis?: number) {
+      if (failed) return;
+      failed = true;
+      m.nak(millis);
+    },
+  };
+}
 
 /** An inbox message, validated, with the task it is about. */
-export type Inbound = { m: JsMsg } & (
+export type Inbound = { m: InboxMsg } & (
   | { ok: false; error: string }
   | ({ ok: true; taskId: string } & (
       | { kind: "submit"; value: TaskSubmit }
@@ -12,8 +49,30 @@ export type Inbound = { m: JsMsg } & (
     ))
 );
 
-/** Validates an inbox message once, and tells which task it is about. */
-export function parseInbound(names: Names, m: JsMsg): Inbound {
+/**
+ * Validates an inbox message once, and tells which task it is about: one entry, or one for each
+ * submission of a batch (an entry that is not a valid submission is dropped on its own).
+ */
+export function parseInbound(names: Names, m: JsMsg): Inbound[] {
+  if (m.subject === names.subjects.schedSubmitBatch) {
+    const d = decode(TaskSubmitBatch, m.data);
+    if (!d.ok) return [{ m, ok: false, error: d.error }];
+    const shared = shareMessage(m, d.value.submissions.length);
+    return d.value.submissions.map((entry): Inbound => {
+      const e = TaskSubmit.safeParse(entry);
+      return e.success
+        ? { m: shared, ok: true, kind: "submit", value: e.data, taskId: e.data.task.task_id }
+        : {
+            m: shared,
+            ok: false,
+            error: e.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+          };
+    });
+  }
+  return [parseOne(names, m)];
+}
+
+function parseOne(names: Names, m: JsMsg): Inbound {
   const s = names.subjects;
   if (m.subject === s.schedSubmit) {
     const d = decode(TaskSubmit, m.data);

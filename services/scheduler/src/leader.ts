@@ -19,7 +19,7 @@ import {
 } from "@openclaw/protocol";
 import { type Held, TaskBook } from "./book.js";
 import { loadBreakers, storeBreakers } from "./breaker.js";
-import { type Inbound, outcomeOf, parseInbound } from "./inbox.js";
+import { type Inbound, type InboxMsg, outcomeOf, parseInbound } from "./inbox.js";
 import { schedulerMetrics } from "./metrics.js";
 import type { NodeTable } from "./node-table.js";
 import { Placer } from "./placer.js";
@@ -313,11 +313,12 @@ export class LeaderState {
     this.#batchStep = undefined;
     const byTask = new Map<string, Inbound[]>();
     for (const m of batch) {
-      const inbound = parseInbound(this.#ctx.cluster.names, m);
-      const key = inbound.ok ? inbound.taskId : "";
-      const group = byTask.get(key);
-      if (group) group.push(inbound);
-      else byTask.set(key, [inbound]);
+      for (const inbound of parseInbound(this.#ctx.cluster.names, m)) {
+        const key = inbound.ok ? inbound.taskId : "";
+        const group = byTask.get(key);
+        if (group) group.push(inbound);
+        else byTask.set(key, [inbound]);
+      }
     }
     // A submission alone in the batch for a task nobody holds yet is placed before its record is
     // written, so a task placed at once is written once, as scheduled, instead of pending and then
@@ -372,7 +373,7 @@ export class LeaderState {
     }
   }
 
-  #drop(m: JsMsg, error: string): void {
+  #drop(m: InboxMsg, error: string): void {
     this.#ctx.log.warn(
       { subject: m.subject, error_code: "OC-2002", error },
       "invalid scheduler message dropped",

@@ -237,6 +237,33 @@ describe("scheduler", () => {
     expect(n.taken.filter((d) => d.task.task_id === t.task_id)).toHaveLength(1);
   });
 
+  it("a batch of submissions in one message: a task each, a repeated id once, a bad entry dropped alone", async () => {
+    const { ctx, events, node, final } = await setup();
+    const n = await node("batch", { capacity: 10 });
+    const tasks = Array.from({ length: 5 }, () => spec());
+    const entry = (t: (typeof tasks)[number]) => ({
+      ...envelope(ctx.sender),
+      task: t,
+      submitted_at: new Date().toISOString(),
+    });
+    const batch = {
+      ...envelope(ctx.sender),
+      submissions: [
+        ...tasks.map(entry),
+        entry(tasks[0] as (typeof tasks)[number]),
+        { task: { task_id: "no good" } },
+      ],
+    };
+    const { names, js, jsm } = ctx.cluster;
+    await js.publish(names.subjects.schedSubmitBatch, encode(batch), { msgID: batch.id });
+    for (const t of tasks) expect((await final(t.task_id)).kind).toBe("completed");
+    const first = (tasks[0] as (typeof tasks)[number]).task_id;
+    expect(kinds(events, first).filter((k) => k === "submitted")).toHaveLength(1);
+    expect(n.taken.filter((d) => d.task.task_id === first)).toHaveLength(1);
+    // Acknowledged once every entry was handled: the work queue is empty, nothing comes back.
+    await waitFor(async () => (await jsm.streams.info(names.streams.sched)).state.messages === 0);
+  });
+
   it("sends every task with the same affinity key to the same node (strategy hash)", async () => {
     const { ctx, node, final } = await setup({ scheduler: { strategy: "hash" } });
     const nodes = [
