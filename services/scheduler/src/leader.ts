@@ -122,7 +122,8 @@ export class LeaderState {
 
   /** Starts consuming the inbox and placing: once leadership is active. */
   run(): void {
-    if (this.#stopped) return;
+    // Called once the takeover is over: if the lease went meanwhile, nothing runs for a lost term.
+    if (this.#stopped || !this.#isLeader()) return;
     void this.#serial("announce", () => this.#announceInherited());
     void this.#consume();
     this.#timer = setInterval(() => {
@@ -223,6 +224,13 @@ export class LeaderState {
    * queue figures, the events mark and the breakers that changed.
    */
   async #tick(): Promise<void> {
+    if (!this.#isLeader()) {
+      // This term is over and nobody said so (the lease went while the takeover still ran, when
+      // no loss is announced): stop its work rather than tick on as a leader that cannot write.
+      this.#ctx.log.warn("this scheduler's term is over; stopping its work");
+      void this.stop();
+      return;
+    }
     const book = this.#book;
     const parts: Record<string, number> = {};
     this.#tickParts = parts;

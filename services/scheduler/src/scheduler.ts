@@ -49,7 +49,11 @@ export async function startScheduler(ctx: ServiceContext): Promise<Scheduler> {
       // Leadership counts only once onElected returns, so the state is fenced by the term it was elected in.
       const state = new LeaderState(ctx, nodes, () => lease.term === term);
       await state.rebuild();
+      // A state of an earlier term whose loss was never announced (lost during its takeover) must
+      // not stay in charge beside this one. This one runs only if its term still holds then.
+      const previous = leader;
       leader = state;
+      if (previous && previous !== state) void previous.stop();
       // Clients (the SDK, the CLI) fill their tasks with the cluster's defaults and honour its queue limit.
       const settings: SchedulerSettings = {
         task_defaults: taskDefaults(config),
