@@ -1,5 +1,7 @@
 import { decode, type JsMsg } from "@openclaw/bus";
 import {
+  fieldIssues,
+  formatIssues,
   type Names,
   TaskCancel,
   TaskReport,
@@ -65,7 +67,7 @@ export function parseInbound(names: Names, m: JsMsg): Inbound[] {
         : {
             m: shared,
             ok: false,
-            error: e.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+            error: formatIssues(fieldIssues(e.error)),
           };
     });
   }

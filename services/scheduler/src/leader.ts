@@ -121,9 +121,10 @@ export class LeaderState {
   }
 
   /** Starts consuming the inbox and placing: once leadership is active. */
-  run(): void {
+  /** Returns whether it started: not for a stopped state, nor once its term is over. */
+  run(): boolean {
     // Called once the takeover is over: if the lease went meanwhile, nothing runs for a lost term.
-    if (this.#stopped || !this.#isLeader()) return;
+    if (this.#stopped || !this.#isLeader()) return false;
     void this.#serial("announce", () => this.#announceInherited());
     void this.#consume();
     this.#timer = setInterval(() => {
@@ -136,6 +137,7 @@ export class LeaderState {
       });
     }, this.#ctx.config.scheduler.interval);
     this.requestSchedule();
+    return true;
   }
 
   async stop(): Promise<void> {

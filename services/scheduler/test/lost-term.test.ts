@@ -38,14 +38,13 @@ describe("a scheduler term that is over", () => {
 
     const never = new LeaderState(scoped, nodes, () => false);
     await never.rebuild();
-    never.run();
-    await new Promise((r) => setTimeout(r, 200));
+    expect(never.run()).toBe(false);
     expect(await created()).toBe(before);
 
     let leading = true;
     const later = new LeaderState(scoped, nodes, () => leading);
     await later.rebuild();
-    later.run();
+    expect(later.run()).toBe(true);
     await waitFor(async () => (await created()) !== before);
     leading = false;
     await waitFor(() => lines.some((l) => l.message === "this scheduler's term is over; stopping its work"));
