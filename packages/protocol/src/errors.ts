@@ -42,6 +42,11 @@ export const ERROR_CODES = {
   "OC-5001": { name: "STORE_FAILED", status: 500, message: "The read model store failed" },
   "OC-5003": { name: "UNAVAILABLE", status: 503, message: "A dependency is unavailable" },
   "OC-5004": { name: "NO_LEADER", status: 503, message: "No leader answered" },
+  "OC-5005": {
+    name: "READ_MODEL_OTHER_CLUSTER",
+    status: 500,
+    message: "The read model was built from another cluster and starts over",
+  },
   "OC-6001": { name: "SKILL_THREW", status: 500, message: "The skill threw an error" },
   "OC-6002": {
     name: "SKILL_EXIT_NONZERO",

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { payloadLimit, type ServiceContext } from "@openclaw/bus";
 import { Activity } from "./activity.js";
+import { adoptCluster } from "./cluster-identity.js";
 import type { NodeStore } from "./db/node-store.js";
 import { openStore } from "./db/node-store.js";
 import { buildApi, taskSettings } from "./http/api.js";
@@ -51,6 +52,12 @@ export async function startCoordinator(
 ): Promise<Coordinator> {
   const { config, log, cluster } = ctx;
   const store = openStore(options.dbPath ?? config.storage.path);
+  try {
+    await adoptCluster(cluster, store, log);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const metrics = new CoordinatorMetrics(store);
   const activity = new Activity();
   const projection = startProjection({

@@ -184,6 +184,43 @@ describe("coordinator on a live cluster", () => {
     expect(lines).toContainEqual(expect.objectContaining({ level: "warn", cursor: 3 }));
   });
 
+  // Reproduction: `npm start -- --nats-url <another NATS>` reused ./data, and the read model kept
+  // the first cluster's nodes as online (and its tasks pending) for good.
+  it("starts its read model over when its file was built from another cluster", async () => {
+    const db = tmp.file("moved.db");
+    const w = writer(await h.context());
+    const first = await h.coordinator(await h.context({ dbPath: db }));
+    await w.putNode(nodeRecord("old-node"));
+    await w.publish(joinedEvent("old-node"));
+    await waitFor(async () => (await getJson<NodeJsonLike[]>(`${first.url}/api/v1/nodes`)).body.length === 1);
+    await waitFor(() => first.store.eventCursor() === 1);
+    await first.stop();
+
+    const other = new Harness(server.url, uniquePrefix());
+    try {
+      const { log, lines } = captureLogger();
+      const ow = writer(await other.context());
+      await ow.putNode(nodeRecord("new-node"));
+      const second = await other.coordinator(await other.context({ dbPath: db, log }));
+      const nodes = await waitFor(async () => {
+        const { body } = await getJson<NodeJsonLike[]>(`${second.url}/api/v1/nodes`);
+        return body.length > 0 ? body : undefined;
+      });
+      expect(ids(nodes)).toEqual(["new-node"]);
+      expect((await getJson(`${second.url}/api/v1/nodes/old-node/events`)).status).toBe(404);
+      expect(lines).toContainEqual(expect.objectContaining({ level: "warn", error_code: "OC-5005" }));
+      await second.stop();
+
+      // Back on the same cluster, nothing is thrown away.
+      const { log: log2, lines: lines2 } = captureLogger();
+      const third = await other.coordinator(await other.context({ dbPath: db, log: log2 }));
+      expect(ids((await getJson<NodeJsonLike[]>(`${third.url}/api/v1/nodes`)).body)).toEqual(["new-node"]);
+      expect(lines2.filter((l) => l.error_code === "OC-5005")).toEqual([]);
+    } finally {
+      await other.closeAll();
+    }
+  });
+
   it("gives the same answers from two coordinators on different database files", async () => {
     const w = writer(await h.context());
     const a = await h.coordinator(await h.context({ dbPath: tmp.file("a.db"), instance: "a" }));

@@ -250,6 +250,24 @@ export class NodeStore {
     this.#q.setMeta.run(STREAM_CREATED_KEY, created);
   }
 
+  /**
+   * Empties the whole read model (every table but the schema's own), as if the file were new:
+   * everything in it came from one cluster, and it is about to follow another.
+   */
+  startOver(): void {
+    const tables = this.#db
+      .prepare<[], string>(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations'",
+      )
+      .pluck()
+      .all();
+    this.#db.transaction(() => {
+      // Rows referencing each other go in one transaction; their checks run at its end.
+      this.#db.pragma("defer_foreign_keys = ON");
+      for (const t of tables) this.#db.prepare(`DELETE FROM "${t}"`).run();
+    })();
+  }
+
   /** Forgets the stored history and cursor (the EVENTS stream was recreated). */
   resetEventHistory(): void {
     this.#db.transaction(() => {

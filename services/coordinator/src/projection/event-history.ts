@@ -1,6 +1,7 @@
 import { type Cluster, CONSUME_EXPIRES_MS, decode, type JsMsg, pause } from "@openclaw/bus";
 import type { Logger } from "@openclaw/log";
 import { LeaderElected, NodeEvent, TaskEvent } from "@openclaw/protocol";
+import { eventStreamIdentity } from "../cluster-identity.js";
 import type { NodeStore, StreamEvent } from "../db/node-store.js";
 import type { Stoppable } from "./loop.js";
 
@@ -37,7 +38,10 @@ export function followEventHistory(o: EventHistoryOptions): Stoppable {
     const info = await cluster.jsm.streams.info(stream);
     const cursor = store.eventCursor();
     const created = store.eventStreamCreated();
-    const recreated = (created !== undefined && created !== info.created) || info.state.last_seq < cursor;
+    const identity = eventStreamIdentity(stream, info.created);
+    const recreated =
+      (created !== undefined && created !== identity && created !== info.created) ||
+      info.state.last_seq < cursor;
     if (recreated && cursor > 0) {
       log.warn(
         { stream, cursor, last_seq: info.state.last_seq },
@@ -45,7 +49,7 @@ export function followEventHistory(o: EventHistoryOptions): Stoppable {
       );
       store.resetEventHistory();
     }
-    store.setEventStreamCreated(info.created);
+    store.setEventStreamCreated(identity);
     return recreated ? 0 : cursor;
   }
 
