@@ -84,7 +84,7 @@ describe("coordinator HTTP API", () => {
     return { status: res.statusCode, body: res.json() };
   }
 
-  it("GET /health reports the service, and 503 degraded while NATS is disconnected", async () => {
+  it("GET /health and /api/v1/health report the service, and 503 degraded while NATS is disconnected", async () => {
     const ok = await get("/health");
     expect(ok.status).toBe(200);
     expect(ok.body).toEqual({
@@ -96,10 +96,13 @@ describe("coordinator HTTP API", () => {
       nats: "connected",
       timestamp: NOW.toISOString(),
     });
+    // Load balancers and rolling-update scripts poll /api/v1/health: it was a 404.
+    expect(await get("/api/v1/health")).toEqual(ok);
     nats = "disconnected";
     const down = await get("/health");
     expect(down.status).toBe(503);
     expect(down.body).toMatchObject({ status: "degraded", nats: "disconnected" });
+    expect(await get("/api/v1/health")).toEqual(down);
   });
 
   it("GET /api/v1/nodes lists every node as a bare array with every field", async () => {

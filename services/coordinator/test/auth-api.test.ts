@@ -100,6 +100,7 @@ describe("API keys", () => {
   it("health endpoints and the API's description stay open for load balancers and readers", async () => {
     build({ writeKeys: [WRITE], readKeys: [], openReads: false });
     expect((await call("GET", "/health")).status).toBe(200);
+    expect((await call("GET", "/api/v1/health")).status).toBe(200);
     expect((await call("GET", "/api/v1/cluster/health")).status).toBe(200);
     expect((await call("GET", "/openapi.json")).status).toBe(200);
     const page = await (api as Api).inject({ method: "GET", url: "/docs/" });

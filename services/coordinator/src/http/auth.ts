@@ -15,7 +15,7 @@ export interface AuthSettings {
 }
 
 /** Always open: load balancers' health checks, the API's own description, the dashboard's files. */
-const OPEN_PATHS = ["/", "/health", "/api/v1/cluster/health", "/openapi.json"];
+const OPEN_PATHS = ["/", "/health", "/api/v1/health", "/api/v1/cluster/health", "/openapi.json"];
 const OPEN_PREFIXES = ["/docs", "/ui"];
 const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
