@@ -17,6 +17,7 @@
 export type { SkillContext } from "./context.js";
 export { isTailscaleIp, MachineLoad, machineAddresses } from "./machine.js";
 export {
+  checkSkillsDir,
   parseSkillMd,
   SkillFrontMatter,
   SkillJson,

@@ -1,8 +1,9 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { fieldIssues, formatIssues, type SkillInfo, SkillName } from "@openclaw/protocol";
+import { fieldIssues, formatIssues, OcError, type SkillInfo, SkillName } from "@openclaw/protocol";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { resolveRun } from "./runtime/resolve.js";
 
 /** How a skill runs, when it says so: a module file, or a command (a string is split on spaces). */
 const HowToRunKeys = {
@@ -60,6 +61,8 @@ export interface SkillScan {
   problems: SkillProblem[];
   /** Each good skill's folder and run declaration, by skill name. */
   locations: Map<string, SkillLocation>;
+  /** Skills announced that nothing here can run (a SKILL.md alone): their tasks fail (OC-6008). */
+  unrunnable: SkillProblem[];
   /** Changes whenever a skill folder or one of its manifest files changes. */
   signature: string;
 }
@@ -98,6 +101,30 @@ async function fileSignature(path: string): Promise<string> {
 }
 
 /**
+ * Refuses a skills directory that does not exist or cannot be read (OC-3002): a worker started
+ * with a mistyped path would otherwise join with no skills and look healthy.
+ */
+export async function checkSkillsDir(dir: string): Promise<void> {
+  const why = await stat(dir).then(
+    (s) => (s.isDirectory() ? undefined : "is not a directory"),
+    (err: NodeJS.ErrnoException) =>
+      err.code === "ENOENT" ? "does not exist" : `cannot be read (${err.code})`,
+  );
+  const unreadable =
+    why ??
+    (await readdir(dir).then(
+      () => undefined,
+      (err: NodeJS.ErrnoException) => `cannot be read (${err.code})`,
+    ));
+  if (unreadable) {
+    throw new OcError(
+      "OC-3002",
+      `skills directory ${dir} ${unreadable}: create it (oclaw skill init <name> --dir ${dir}) or point worker.skills_dir (--skills-dir) at your skills`,
+    );
+  }
+}
+
+/**
  * Reads a skills directory: one folder per skill with a SKILL.md and optionally a skill.json.
  * A malformed folder is reported in `problems` and skipped; it never throws for one.
  */
@@ -122,6 +149,7 @@ export async function scanSkills(dir: string): Promise<SkillScan> {
         { file: dir, message: `skills directory cannot be read (${(err as NodeJS.ErrnoException).code})` },
       ],
       locations: new Map(),
+      unrunnable: [],
       signature: "missing",
     };
   }
@@ -179,7 +207,12 @@ export async function scanSkills(dir: string): Promise<SkillScan> {
     skills.push({ name: md.name, version, description });
     locations.set(md.name, { dir: join(dir, folder), ...run });
   }
-  return { skills, problems, locations, signature: sig.join("|") };
+  const unrunnable: SkillProblem[] = [];
+  for (const [name, location] of locations) {
+    const how = await resolveRun(name, location);
+    if (how.kind === "none") unrunnable.push({ file: location.dir, message: how.message });
+  }
+  return { skills, problems, locations, unrunnable, signature: sig.join("|") };
 }
 
 function pickRun(v: {

@@ -15,7 +15,7 @@ import {
 import { Executor } from "./executor.js";
 import { MachineLoad, machineAddresses } from "./machine.js";
 import { workerMetrics } from "./metrics.js";
-import { type SkillScan, scanSkills } from "./skills.js";
+import { checkSkillsDir, type SkillScan, scanSkills } from "./skills.js";
 
 /** The most skills one node announces (the protocol's limit). */
 const MAX_SKILLS = 1000;
@@ -61,15 +61,27 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
   const nodeLog = log.child({ node_id: nodeId });
   let stopped = false;
 
+  await checkSkillsDir(skillsDir);
   let scan: SkillScan = await scanSkills(skillsDir);
-  reportProblems(scan, []);
+  reportProblems(scan);
 
-  function reportProblems(current: SkillScan, previous: SkillScan["problems"]): void {
-    const seen = new Set(previous.map((p) => `${p.file}:${p.message}`));
+  function reportProblems(current: SkillScan, previous?: SkillScan): void {
+    const key = (p: { file: string; message: string }) => `${p.file}:${p.message}`;
+    const seen = new Set([...(previous?.problems ?? []), ...(previous?.unrunnable ?? [])].map(key));
     for (const p of current.problems) {
-      if (seen.has(`${p.file}:${p.message}`)) continue;
-      const code = p.file === skillsDir ? "OC-3002" : "OC-3001";
-      nodeLog.warn({ file: p.file, error_code: code }, `skill skipped: ${p.file}: ${p.message}`);
+      if (seen.has(key(p))) continue;
+      if (p.file === skillsDir) {
+        nodeLog.warn({ file: p.file, error_code: "OC-3002" }, `no skills: ${p.message}`);
+      } else {
+        nodeLog.warn({ file: p.file, error_code: "OC-3001" }, `skill skipped: ${p.file}: ${p.message}`);
+      }
+    }
+    for (const p of current.unrunnable) {
+      if (seen.has(key(p))) continue;
+      nodeLog.warn(
+        { file: p.file, error_code: "OC-6008" },
+        `${p.message}: it is announced, but its tasks fail here until the folder gets an index.mjs or a run command`,
+      );
     }
   }
 
@@ -155,7 +167,7 @@ export async function startWorker(ctx: ServiceContext): Promise<Worker> {
   async function rescan(): Promise<void> {
     const next = await scanSkills(skillsDir);
     if (next.signature === scan.signature) return;
-    reportProblems(next, scan.problems);
+    reportProblems(next, scan);
     const before = JSON.stringify(scan.skills);
     scan = next;
     if (JSON.stringify(next.skills) === before) return;

@@ -104,3 +104,19 @@ describe("a module skill's stray failures do not reach the worker process (poole
     expect(proc.logs.some((l) => l.level === "fatal")).toBe(false);
   });
 });
+
+describe("the skills directory at start", () => {
+  // Reproduction: `oclaw worker --skills-dir /does-not-exist` registered with 0 skills after one
+  // misleading "skill skipped" warning.
+  it("a missing one is a usage error: exit 2 with one line naming it, before connecting", async () => {
+    const proc = spawnOclaw(["worker", "--node-id", "pw-missing", "--skills-dir", "/does-not-exist"], {
+      env: { NATS_URL: nats.url, OPENCLAW_SUBJECT_PREFIX: prefix },
+    });
+    procs.push(proc);
+    expect(await proc.exited()).toBe(2);
+    expect(proc.stderr().trim()).toBe(
+      "oclaw worker: [OC-3002] skills directory /does-not-exist does not exist: create it (oclaw skill init <name> --dir /does-not-exist) or point worker.skills_dir (--skills-dir) at your skills",
+    );
+    expect(proc.logs.some((l) => l.message === "registered")).toBe(false);
+  });
+});

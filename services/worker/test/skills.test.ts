@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseSkillMd, scanSkills } from "../src/skills.js";
+import { checkSkillsDir, parseSkillMd, scanSkills } from "../src/skills.js";
 
 function skillsDir(folders: Record<string, Record<string, string>>): string {
   const dir = mkdtempSync(join(tmpdir(), "oc-skills-"));
@@ -121,6 +121,35 @@ describe("scanSkills", () => {
     const scan = await scanSkills(dir);
     expect(scan.skills.map((s) => s.name)).toEqual(["shared"]);
     expect(scan.problems).toEqual([]);
+  });
+
+  // Reproduction: the README's tour added a `translate` folder holding only a SKILL.md; the node
+  // announced it, and every task for it failed (OC-6008) with no word at start.
+  it("names the skills it announces that nothing here can run", async () => {
+    const dir = skillsDir({
+      translate: { "SKILL.md": md("name: translate\ndescription: Translates") },
+      echo: { "SKILL.md": md("name: echo\ndescription: Echo"), "index.mjs": "export const run = (i) => i;" },
+    });
+    const scan = await scanSkills(dir);
+    expect(scan.skills.map((s) => s.name).sort()).toEqual(["echo", "translate"]);
+    expect(scan.unrunnable).toEqual([
+      { file: join(dir, "translate"), message: expect.stringContaining("skill 'translate' has no way to run it") },
+    ]);
+  });
+
+  // Reproduction: `oclaw worker --skills-dir /does-not-exist` joined with no skills after a
+  // misleading "skill skipped" warning.
+  it("refuses a skills directory that is missing or not a directory, naming it", async () => {
+    await expect(checkSkillsDir("/does-not-exist")).rejects.toMatchObject({
+      code: "OC-3002",
+      message: expect.stringContaining("skills directory /does-not-exist does not exist"),
+    });
+    const dir = skillsDir({});
+    writeFileSync(join(dir, "file"), "x");
+    await expect(checkSkillsDir(join(dir, "file"))).rejects.toMatchObject({
+      message: expect.stringContaining("is not a directory"),
+    });
+    await expect(checkSkillsDir(dir)).resolves.toBeUndefined();
   });
 
   it("reports a missing directory without throwing", async () => {

@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { resolve as resolvePath } from "node:path";
 import { errorMessage, redactUrl, type ServiceContext, startServiceContext } from "@openclaw/bus";
 import { type Config, ConfigError, loadConfig } from "@openclaw/config";
 import { startCoordinator } from "@openclaw/coordinator";
@@ -8,9 +9,10 @@ import { initMetrics, type MetricsServer, serveMetrics, trackNatsConnection } fr
 import { isOcError, OcError } from "@openclaw/protocol";
 import { startRegistry } from "@openclaw/registry";
 import { startScheduler } from "@openclaw/scheduler";
-import { startWorker } from "@openclaw/worker";
+import { checkSkillsDir, startWorker } from "@openclaw/worker";
 import type { Command } from "commander";
 import { addConfigFlags, configFlagValues } from "../flags.js";
+import { impliedUpContext } from "../up-context.js";
 
 type Stoppable = {
   stop(): Promise<void>;
@@ -49,12 +51,16 @@ export function loadServiceConfig(
   options: Record<string, unknown>,
   command: string = service,
 ): Config {
+  // Nothing names a cluster: follow the one a running `oclaw up` started.
+  const up = command === "up" ? undefined : impliedUpContext(options);
+  const flags = configFlagValues(options, service);
+  if (up) flags["--nats-url"] = up.nats_url;
   try {
     return loadConfig({
-      configFile: options.config as string | undefined,
-      secretsFile: options.secrets as string | undefined,
-      env: process.env,
-      flags: configFlagValues(options, service),
+      configFile: (options.config as string | undefined) ?? up?.config_file,
+      secretsFile: (options.secrets as string | undefined) ?? up?.secrets_file,
+      env: up ? { OPENCLAW_SUBJECT_PREFIX: up.subject_prefix, ...process.env } : process.env,
+      flags,
       service,
     }).config;
   } catch (err) {
@@ -129,6 +135,16 @@ export async function runService(service: string, options: Record<string, unknow
     log.warn(
       "--coordinator-host/--coordinator-port are ignored: workers reach the cluster through NATS (--nats-url)",
     );
+  }
+
+  if (service === "worker") {
+    // A wrong skills path is a usage error: say so at once, before connecting anywhere.
+    try {
+      await checkSkillsDir(resolvePath(config.worker.skills_dir));
+    } catch (err) {
+      process.stderr.write(`oclaw worker: [OC-3002] ${(err as Error).message}\n`);
+      process.exit(EXIT.usage);
+    }
   }
 
   let ctx: ServiceContext | undefined;
