@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, type ServiceProcess, spawnOclaw, waitFor } from "@openclaw/testing";
+import { freePort, freePortRange, type ServiceProcess, spawnOclaw, waitFor } from "@openclaw/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { type ApiNode, getJson } from "./cluster.js";
 
@@ -70,6 +70,7 @@ async function startUp(
 describe("oclaw up (npm start)", () => {
   it("starts nats-server when none answers, every service and a worker; Ctrl+C stops everything", async () => {
     const natsPort = await freePort();
+    const metricsPort = await freePortRange(4);
     const up = spawnOclaw(
       [
         "up",
@@ -81,6 +82,8 @@ describe("oclaw up (npm start)", () => {
         "0",
         "--data-dir",
         join(dir, "data"),
+        "--metrics-port",
+        String(metricsPort),
       ],
       { cwd: dir, env: { OPENCLAW_HEARTBEAT_INTERVAL: "500ms" } },
     );
@@ -101,7 +104,35 @@ describe("oclaw up (npm start)", () => {
       expect(nodes.available_skills).toContain("echo");
       expect((await getJson(`${api}/health`)).status).toBe(200);
 
+      // Reproduction: `up --metrics-port N` gave every service port N, and the cluster stopped
+      // with EADDRINUSE. Each service has its own now, in the systemd units' order.
+      for (const [i, service] of ["scheduler", "health-monitor", "registry", "worker"].entries()) {
+        const text = await (await fetch(`http://127.0.0.1:${metricsPort + i}/metrics`)).text();
+        expect(text).toContain(`service="${service}"`);
+      }
+
+      // Reproduction: after `up --nats-url X`, submit, drain, leaders and elect still talked to
+      // localhost:4222. With no flag, every command, run from any folder, reaches the cluster `up`
+      // started (over NATS and over HTTP).
+      const elsewhere = mkdtempSync(join(tmpdir(), "oc-elsewhere-"));
+      const leaders = spawnOclaw(["leaders", "--json"], { cwd: elsewhere });
+      expect(await leaders.exited()).toBe(0);
+      const held = JSON.parse(leaders.stdout()) as { leaders: Record<string, { holder: string } | null> };
+      expect(held.leaders.scheduler?.holder).toMatch(/^scheduler-/);
+      const submitted = spawnOclaw(["submit", "echo", "--payload", '{"hi":1}', "--wait", "--json"], {
+        cwd: elsewhere,
+      });
+      expect(await submitted.exited()).toBe(0);
+      const done = JSON.parse(submitted.stdout()) as { task_id: string; result: unknown };
+      expect(done.result).toEqual({ hi: 1 });
+      const task = spawnOclaw(["task", done.task_id, "--json"], { cwd: elsewhere });
+      expect(await task.exited()).toBe(0);
+      expect(JSON.parse(task.stdout())).toMatchObject({ task_id: done.task_id, status: "completed" });
+      expect(existsSync(join(process.env.OCLAW_HOME as string, "up.json"))).toBe(true);
+
       expect(await up.signal("SIGINT", 30_000)).toBe(0);
+      // Stopped, it is no longer followed.
+      expect(existsSync(join(process.env.OCLAW_HOME as string, "up.json"))).toBe(false);
       const said = up.logs.map((l) => String(l.raw ?? ""));
       for (const s of ["worker", "coordinator", "scheduler", "health-monitor", "registry", "nats-server"]) {
         expect(said).toContain(`  stopped ${s}`);

@@ -1,4 +1,5 @@
 import type { Config } from "@openclaw/config";
+import { impliedUpContext } from "./up-context.js";
 
 /** An error answer of the coordinator's API: `{ statusCode, code, message, field? }`. */
 export class ApiError extends Error {
@@ -34,9 +35,12 @@ export interface ApiClientOptions {
   apiKey?: string;
 }
 
-/** Where the coordinator's API is: the flag, the environment, else the configured port here. */
-export function apiBaseUrl(o: ApiClientOptions, config: Config): string {
-  const explicit = o.apiUrl ?? process.env.OPENCLAW_API_URL;
+/**
+ * Where the coordinator's API is: the flag, the environment, the running `oclaw up`'s, else the
+ * configured port here.
+ */
+export function apiBaseUrl(o: ApiClientOptions & { config?: string }, config: Config): string {
+  const explicit = o.apiUrl ?? process.env.OPENCLAW_API_URL ?? impliedUpContext(o)?.api_url;
   if (explicit) return explicit.replace(/\/+$/, "");
   const host = config.coordinator.host;
   const local = host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host;

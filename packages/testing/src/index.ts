@@ -17,6 +17,6 @@ export {
   startNatsCluster,
 } from "./nats-cluster.js";
 export { type NatsServer, type NatsServerOptions, natsServerBinary, startNatsServer } from "./nats-server.js";
-export { freePort } from "./net.js";
+export { freePort, freePortRange } from "./net.js";
 export { OCLAW_BIN, type ServiceProcess, spawnOclaw } from "./process.js";
 export { StopWaiting, uniquePrefix, waitFor } from "./wait.js";

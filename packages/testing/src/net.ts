@@ -14,3 +14,23 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+/** `count` consecutive TCP ports that were free a moment ago on 127.0.0.1 (for `--metrics-port N`). */
+export async function freePortRange(count: number): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const base = await freePort();
+    if (base + count > 65_535) continue;
+    let free = true;
+    for (let i = 1; i < count && free; i++) free = await canListen(base + i);
+    if (free) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}

@@ -27,7 +27,7 @@ export function apiFlags(cmd: Command): Command {
     .option("--json", "print JSON for scripts")
     .option(
       "--api-url <url>",
-      "the coordinator's API (default: OPENCLAW_API_URL, else this machine's configured port)",
+      "the coordinator's API (default: OPENCLAW_API_URL, else the cluster `oclaw up` runs here, else this machine's configured port)",
     )
     .option("--api-key <key>", "API key (default: OPENCLAW_API_KEY)")
     .option("-c, --config <file>", "config file; default ./config.yaml if present")
@@ -51,7 +51,11 @@ export async function withApi(
   o: ApiOptions,
   fn: (run: ApiRun) => Promise<number>,
 ): Promise<void> {
-  const config = loadServiceConfig("coordinator", { config: o.config, secrets: o.secrets }, command);
+  const config = loadServiceConfig(
+    "coordinator",
+    { config: o.config, secrets: o.secrets, apiUrl: o.apiUrl },
+    command,
+  );
   const api = new ApiClient(apiBaseUrl(o, config), o.apiKey);
   const run: ApiRun = {
     api,

@@ -6,11 +6,17 @@ import type { Command } from "commander";
 import { addConfigFlags, configFlagValues } from "../flags.js";
 import { ensureLocalNats, forgetPidFile, type LocalNats, UpError } from "../local-nats.js";
 import { describeExit, Supervisor, terminate } from "../supervisor.js";
+import { forgetUpContext, writeUpContext } from "../up-context.js";
 import { EXIT, loadServiceConfig } from "./service.js";
 
 const EXAMPLE_SKILLS = fileURLToPath(new URL("../../../../examples/skills", import.meta.url));
 /** Start order; stopped in reverse. */
 const ORDER = ["registry", "health-monitor", "scheduler", "coordinator", "worker"] as const;
+/**
+ * With a metrics port N, each service gets its own: N, N+1, ... in this order (the systemd units'
+ * 9464-9467 for N = 9464). The coordinator serves its metrics on the API port.
+ */
+const METRICS_ORDER = ["scheduler", "health-monitor", "registry", "worker"] as const;
 /** How long a service gets to stop after SIGTERM before it is killed. */
 const GRACE_MS = 10_000;
 /** The same once NATS is gone: a service cannot say goodbye over it anyway. */
@@ -24,6 +30,9 @@ type UpOptions = Record<string, unknown> & {
   dataDir: string;
   verbose?: boolean;
 };
+
+/** How the banner spells the CLI: `npx oclaw` finds this repository's copy without it on PATH. */
+const OCLAW = "npx oclaw";
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -73,6 +82,7 @@ export async function up(options: UpOptions): Promise<void> {
       say("  stopped nats-server");
     }
     if (nats) forgetPidFile(nats);
+    forgetUpContext();
     await supervisor.logsWritten(2000);
     process.exit(code);
   };
@@ -81,6 +91,7 @@ export async function up(options: UpOptions): Promise<void> {
       complain(`${signal} again: killing the services now`);
       supervisor.killAll();
       nats?.kill("SIGTERM");
+      forgetUpContext();
       process.exit(EXIT.failed);
     }
     void shutdown(EXIT.ok);
@@ -126,7 +137,14 @@ export async function up(options: UpOptions): Promise<void> {
     const proc = supervisor.spawn(name, process.execPath, [
       process.argv[1] as string,
       name,
-      ...childArgs(name, { options, natsUrl, skillsDir, nodeId, logLevel: config.log.level }),
+      ...childArgs(name, {
+        options,
+        natsUrl,
+        skillsDir,
+        nodeId,
+        logLevel: config.log.level,
+        metricsPort: config.metrics.port,
+      }),
     ]);
     if (options.verbose) say(`• ${name} pid ${proc.pid}`);
     void proc.exited.then((status) => {
@@ -166,15 +184,35 @@ export async function up(options: UpOptions): Promise<void> {
   const apiUrl = (await listening).replace("0.0.0.0", "localhost").replace("[::]", "localhost");
   clearTimeout(timeout);
   if (shuttingDown) return;
+  writeUpContext({
+    pid: process.pid,
+    nats_url: natsUrl,
+    subject_prefix: config.cluster.subject_prefix,
+    api_url: apiUrl,
+    ...(options.config ? { config_file: resolve(options.config) } : {}),
+    ...(options.secrets ? { secrets_file: resolve(options.secrets) } : {}),
+    data_dir: dataDir,
+    started_at: new Date().toISOString(),
+  });
   say(`• services: ${ORDER.join(", ")} (logs in ${logDir})`);
   say(`• worker '${nodeId}' with skills from ${skillsDir}`);
+  if (config.metrics.port > 0) {
+    const ports = METRICS_ORDER.map((n) => `${n} :${metricsPortOf(n, config.metrics.port)}`);
+    say(`• metrics: ${ports.join(", ")}, coordinator ${apiUrl}/metrics`);
+  }
   say("");
   say(`OpenClaw Cluster API: ${apiUrl}`);
   say(`  dashboard   ${apiUrl}/`);
   say(`  API docs    ${apiUrl}/docs`);
-  say("  oclaw status, oclaw nodes, oclaw tasks");
+  say(`  try         ${OCLAW} status   ${OCLAW} nodes   ${OCLAW} submit echo --payload '{"hi":1}' --wait`);
   say(`  curl ${apiUrl}/api/v1/cluster/health`);
-  say("Press Ctrl+C to stop.");
+  say("Every oclaw command on this machine talks to this cluster while it runs. Press Ctrl+C to stop.");
+}
+
+/** A service's own metrics port under `up`; 0 (none) for the coordinator, which has its API port. */
+function metricsPortOf(name: string, base: number): number {
+  const i = METRICS_ORDER.indexOf(name as (typeof METRICS_ORDER)[number]);
+  return i < 0 ? 0 : base + i;
 }
 
 /**
@@ -183,7 +221,14 @@ export async function up(options: UpOptions): Promise<void> {
  */
 function childArgs(
   name: string,
-  ctx: { options: UpOptions; natsUrl: string; skillsDir: string; nodeId: string; logLevel: string },
+  ctx: {
+    options: UpOptions;
+    natsUrl: string;
+    skillsDir: string;
+    nodeId: string;
+    logLevel: string;
+    metricsPort: number;
+  },
 ): string[] {
   const { options } = ctx;
   const flags: Record<string, string> = {};
@@ -191,6 +236,7 @@ function childArgs(
     if (flag !== "--port" || name === "coordinator") flags[flag] = String(value);
   }
   flags["--nats-url"] = ctx.natsUrl;
+  if (ctx.metricsPort > 0) flags["--metrics-port"] = String(metricsPortOf(name, ctx.metricsPort));
   // `up` reads its services' JSON lines (to find the API URL, to relay warnings), and needs the
   // coordinator's info line "coordinator listening" whatever log level was asked for.
   flags["--log-format"] = "json";
