@@ -1,4 +1,5 @@
-import { waitFor } from "@openclaw/testing";
+import { spawnSync } from "node:child_process";
+import { freePort, OCLAW_BIN, waitFor } from "@openclaw/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXAMPLE_SKILLS, startTestCluster, type TestCluster, waitForNodes } from "./cluster.js";
 
@@ -191,6 +192,62 @@ describe("oclaw operator commands", () => {
     expect(rows.slice(1).every((r) => r.split(/\s+/)[2] === "sleep")).toBe(true);
     expect(rows.map((r) => r.split(/\s+/)[0])).toContain(long);
   }, 60_000);
+
+  // Reproduction: on a terminal, every checkpoint between two progress reports started a new bar.
+  it("task --follow on a terminal keeps one progress bar, redrawn in place", async () => {
+    const id = await submit({ ms: 1200, steps: 4 }, "sleep");
+    // `script` gives the command a terminal of its own; its output is what a person would see.
+    const cmd = [process.execPath, OCLAW_BIN, "task", id, "--follow", "--api-url", api]
+      .map((a) => `'${a}'`)
+      .join(" ");
+    const run = spawnSync("script", ["-qec", cmd, "/dev/null"], { encoding: "utf8", timeout: 30_000 });
+    expect(run.status, run.stderr).toBe(0);
+    const lines = run.stdout.split("\n");
+    const bars = lines.filter((l) => l.includes("] "));
+    expect(bars, run.stdout).toHaveLength(1);
+    expect(bars[0]).toContain("100%");
+    // Redrawn: several states of the bar on that one line.
+    expect((bars[0]?.match(/\r\[/g) ?? []).length).toBeGreaterThan(1);
+    expect(lines.some((l) => /completed/.test(l))).toBe(true);
+  });
+
+  // Reproduction: `retry` always resumed from the old checkpoint, with no way to start over.
+  it("retry resumes from the last checkpoint; retry --fresh starts over", async () => {
+    const resume = await submit({ ms: 6000, steps: 30 }, "sleep");
+    const fresh = await submit({ ms: 6000, steps: 30 }, "sleep");
+    // Both have checkpointed a few steps.
+    for (const id of [resume, fresh]) {
+      await waitFor(async () => {
+        const t = await json<{ progress: { percent: number } | null }>(["task", id]);
+        return (t.progress?.percent ?? 0) >= 10;
+      });
+      expect((await oclaw(["cancel", id])).code).toBe(0);
+      expect((await oclaw(["task", id, "--follow"])).code).toBe(1);
+    }
+    const plain = await oclaw(["retry", resume]);
+    expect(plain.out).toContain(`${resume}: queued again`);
+    const again = await oclaw(["retry", fresh, "--fresh"]);
+    expect(again.code, again.err).toBe(0);
+    expect(again.out).toContain(`${fresh}: queued again, from the start`);
+    for (const id of [resume, fresh]) expect((await oclaw(["task", id, "--follow"])).code).toBe(0);
+    const from = async (id: string) =>
+      (await json<{ result: { resumed_from: number } }>(["task", id])).result.resumed_from;
+    expect(await from(resume)).toBeGreaterThanOrEqual(3);
+    expect(await from(fresh)).toBe(0);
+  }, 60_000);
+
+  // Reproduction: submit with NATS unreachable was silent ~11 s, then printed a 30-line stack
+  // trace; a skill no node has made `--wait` hang without a word.
+  it("submit: one line when NATS is unreachable; --wait says why a task waits", async () => {
+    const down = c.spawn("submit", ["echo", "--nats-url", `nats://127.0.0.1:${await freePort()}`]);
+    expect(await down.exitWithin(30_000)).toBe(1);
+    expect(down.stderr().trim().split("\n")).toHaveLength(1);
+    expect(down.stderr()).toMatch(/^oclaw submit: \[OC-2001\] cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+/);
+
+    const waiting = await oclaw(["submit", "no-such-skill", "--wait", "--wait-timeout", "5s"]);
+    expect(waiting.code).toBe(1);
+    expect(waiting.err).toContain("waiting: no online node has skill no-such-skill");
+  });
 
   it("errors: one line that says what to do, exit 1; bad input exits 2", async () => {
     const unknown = await oclaw(["task", "no-such-task"]);

@@ -15,9 +15,25 @@ export const NO_COLORS: Colors = pc.createColors(false);
 /** A cell: its text, and how to colour it once padded (colour codes take no column). */
 export type Cell = string | { text: string; paint?: (s: string) => string };
 
+/**
+ * The first non-empty line of `text`, at most `max` characters, with `…` when anything was left
+ * out: a skill's stderr can run to many lines, and a table row or an event line holds one.
+ */
+export function oneLine(text: string, max = 120): string {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
+  const first = (lines[0] ?? "").trim();
+  const cut = first.length > max ? first.slice(0, max - 1) : first;
+  return cut.length < first.length || lines.length > 1 ? `${cut}…` : cut;
+}
+
 /** Rows as aligned columns under a header, two spaces apart (as kubectl prints them). */
 export function table(header: readonly string[], rows: readonly (readonly Cell[])[], c: Colors): string {
-  const text = (cell: Cell | undefined) => (typeof cell === "string" ? cell : (cell?.text ?? ""));
+  const raw = (cell: Cell | undefined) => (typeof cell === "string" ? cell : (cell?.text ?? ""));
+  // A cell with a line break would break every column after it.
+  const text = (cell: Cell | undefined) => {
+    const t = raw(cell);
+    return t.includes("\n") ? oneLine(t, t.length) : t;
+  };
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => text(r[i]).length)));
   const line = (cells: readonly Cell[], head = false) =>
     widths
@@ -32,10 +48,11 @@ export function table(header: readonly string[], rows: readonly (readonly Cell[]
   return [line(header, true), ...rows.map((r) => line(r))].join("\n");
 }
 
-/** `key  value` lines, keys aligned. */
+/** `key  value` lines, keys aligned; a value of several lines keeps to its column. */
 export function fields(pairs: readonly [string, string][], c: Colors): string {
   const width = Math.max(...pairs.map(([k]) => k.length));
-  return pairs.map(([k, v]) => `${c.dim(k.padEnd(width))}  ${v}`).join("\n");
+  const indent = `\n${" ".repeat(width + 2)}`;
+  return pairs.map(([k, v]) => `${c.dim(k.padEnd(width))}  ${v.split("\n").join(indent)}`).join("\n");
 }
 
 /** A status in the colour an operator reads it by: green good, yellow in between, red bad. */

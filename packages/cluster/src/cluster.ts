@@ -126,7 +126,8 @@ export class OpenClawCluster {
     open.delete(this);
     const conn = this.#conn;
     this.#conn = undefined;
-    if (conn) await (await conn).close();
+    // A connection that never opened has nothing to close (its error went to whoever used it).
+    if (conn) await (await conn.catch(() => undefined))?.close();
   }
 
   /** The cluster's task settings, as its scheduler published them (read again each minute). */

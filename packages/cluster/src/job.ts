@@ -38,6 +38,11 @@ export interface WaitOptions {
   failover?: boolean;
   /** Give up waiting after this long (`"10m"`, `"30s"` or milliseconds); the task goes on. */
   timeout?: string | number;
+  /**
+   * Told why the task waits for a node (`"no online node has skill translate"`) whenever that
+   * changes, and `null` once it is placed.
+   */
+  onWaiting?: (reason: string | null) => void;
 }
 
 /**
@@ -87,11 +92,11 @@ export class Job<T = unknown> {
         : typeof options.timeout === "number"
           ? options.timeout
           : parseDuration(options.timeout);
-    if (failover && timeoutMs === undefined) {
+    if (failover && timeoutMs === undefined && !options.onWaiting) {
       this.#settled ??= this.#watch(true, undefined);
       return this.#settled;
     }
-    return this.#watch(failover, timeoutMs);
+    return this.#watch(failover, timeoutMs, options.onWaiting);
   }
 
   /** Asks the scheduler to cancel the task; a running attempt's AbortSignal fires on its node. */
@@ -132,17 +137,26 @@ export class Job<T = unknown> {
    * published while this client was disconnected, or never published, would be missed. The
    * watch is started again after a reconnect or a failure, which replays the current value.
    */
-  #watch(failover: boolean, timeoutMs: number | undefined): Promise<JobResult<T>> {
+  #watch(
+    failover: boolean,
+    timeoutMs: number | undefined,
+    onWaiting?: (reason: string | null) => void,
+  ): Promise<JobResult<T>> {
     const conn = this.#conn;
     const { cluster } = conn;
     return new Promise<JobResult<T>>((resolve, reject) => {
       let done = false;
+      let waitingFor: string | null = null;
       let watch: { stop(): void } | undefined;
       let wake: (() => void) | undefined;
       let restartNow = false;
       const settle = (record: TaskRecord) => {
         if (done) return;
         this.#status = record.status;
+        if (onWaiting && record.waiting_reason !== waitingFor) {
+          waitingFor = record.waiting_reason;
+          onWaiting(waitingFor);
+        }
         if (record.status === "completed") {
           const last = record.attempts[record.attempts.length - 1];
           const r: JobResult<T> = {

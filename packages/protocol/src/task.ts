@@ -151,7 +151,12 @@ export type TaskSubmitBatch = z.infer<typeof TaskSubmitBatch>;
 export const TaskCancel = z.strictObject({ ...EnvelopeFields, task_id: Token, reason: z.string().max(500) });
 export type TaskCancel = z.infer<typeof TaskCancel>;
 
-export const TaskRetry = z.strictObject({ ...EnvelopeFields, task_id: Token });
+export const TaskRetry = z.strictObject({
+  ...EnvelopeFields,
+  task_id: Token,
+  /** Start over: the task's last checkpoint is dropped, so the next attempt starts from nothing. */
+  fresh: z.boolean().optional(),
+});
 export type TaskRetry = z.infer<typeof TaskRetry>;
 
 /** What a worker reports about an attempt (`<prefix>.sched.report.<task>`); stale attempts are ignored. */

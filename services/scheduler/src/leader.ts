@@ -460,6 +460,8 @@ export class LeaderState {
     const current = decode(TaskRecord, entry.value);
     if (!current.ok || !["failed", "timeout", "cancelled"].includes(current.value.status)) return;
     const held: Held = { record: current.value, revision: entry.revision };
+    // Before the task is queued again, so no attempt of it can read the old checkpoint.
+    if (retry.fresh) await this.#ctx.cluster.kv.checkpoints.delete(id);
     await book.save(held, retried(current.value));
     book.tasks.set(id, held);
     book.queue.add(held.record.spec, Date.now());

@@ -13,8 +13,16 @@ export interface ConnectOptions {
   json?: boolean;
 }
 
-export /** Loads the configuration, connects to NATS and binds the cluster; runs `fn`, then exits with its code. */
-async function withCluster(
+/**
+ * How long a command waits for NATS before it says it cannot connect: a person is waiting, so
+ * never longer than 5 s, whatever a service's `communication.connect_timeout` is.
+ */
+export function commandConnectTimeout(config: Config): number {
+  return Math.min(config.communication.connect_timeout, 5000);
+}
+
+/** Loads the configuration, connects to NATS and binds the cluster; runs `fn`, then exits with its code. */
+export async function withCluster(
   command: string,
   o: ConnectOptions,
   fn: (cluster: Cluster, config: Config, sender: Sender) => Promise<number>,
@@ -38,7 +46,7 @@ async function withCluster(
       password: comm.nats_password,
       token: comm.nats_token,
       name: sender.instance,
-      connectTimeoutMs: comm.connect_timeout,
+      connectTimeoutMs: commandConnectTimeout(config),
       log: silentLogger(),
     });
     const cluster = await bindCluster(nc, names(config.cluster.subject_prefix));

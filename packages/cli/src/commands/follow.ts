@@ -1,4 +1,4 @@
-import { bar, statusPaint } from "../render.js";
+import { bar, oneLine, statusPaint } from "../render.js";
 import type { ApiRun } from "./api.js";
 import { printJson, seg } from "./api.js";
 import { EXIT } from "./service.js";
@@ -56,7 +56,7 @@ function describe(e: StreamEvent): string {
     case "failed":
     case "timeout":
     case "retrying":
-      return t?.error ? `${t.error.code} ${t.error.message}` : "";
+      return t?.error ? `${t.error.code} ${oneLine(t.error.message)}` : "";
     default:
       return "";
   }
@@ -77,14 +77,18 @@ export async function followTask({ api, c, ec }: ApiRun, id: string, json: boole
   }
   const tty = process.stdout.isTTY === true && !json;
   let barShown = false;
+  let percent = 0;
   let last: string | undefined;
   if (res.body && res.status === 200) {
     for await (const data of sseData(res.body)) {
       const e = JSON.parse(data) as StreamEvent;
       if (json) {
         printJson(e);
-      } else if (e.kind === "progress" && tty) {
-        process.stdout.write(`\r${bar(e.percent ?? 0)} ${(e.message ?? "").slice(0, 40).padEnd(40)}`);
+      } else if (tty && (e.kind === "progress" || e.kind === "checkpointed")) {
+        // One bar, redrawn in place: a checkpoint between two progress reports shows on it too.
+        if (e.kind === "progress") percent = e.percent ?? percent;
+        const note = e.kind === "progress" ? (e.message ?? "") : "checkpoint saved";
+        process.stdout.write(`\r${bar(percent)} ${oneLine(note, 40).padEnd(40)}`);
         barShown = true;
       } else {
         if (barShown) process.stdout.write("\n");

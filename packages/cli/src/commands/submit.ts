@@ -3,6 +3,7 @@ import { OpenClawCluster, TaskFailedError, type TaskInput, WaitTimeoutError } fr
 import { isOcError, type PlacementStrategy, type Priority } from "@openclaw/protocol";
 import type { Command } from "commander";
 import { bar } from "../render.js";
+import { commandConnectTimeout } from "./connect.js";
 import { EXIT, loadServiceConfig } from "./service.js";
 
 interface SubmitOptions {
@@ -51,7 +52,7 @@ export async function submit(skills: string[], o: SubmitOptions): Promise<void> 
     user: config.communication.nats_user,
     password: config.communication.nats_password,
     token: config.communication.nats_token,
-    connectTimeoutMs: config.communication.connect_timeout,
+    connectTimeoutMs: commandConnectTimeout(config),
   });
   let code: number = EXIT.ok;
   try {
@@ -94,7 +95,13 @@ export async function submit(skills: string[], o: SubmitOptions): Promise<void> 
       process.stderr.write(tty ? `\r${line.padEnd(79)}` : `${line}\n`);
     });
     try {
-      const r = await job.wait({ timeout: o.waitTimeout });
+      const r = await job.wait({
+        timeout: o.waitTimeout,
+        // A task no node can take waits, maybe for good: say why while it does.
+        onWaiting: (reason) => {
+          if (reason !== null) process.stderr.write(`${tty ? "\r" : ""}waiting: ${reason}\n`);
+        },
+      });
       if (tty && !o.json) process.stderr.write("\n");
       process.stdout.write(
         o.json

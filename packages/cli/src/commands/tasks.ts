@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { ago, type Colors, fields, span, statusPaint, table } from "../render.js";
+import { ago, type Colors, fields, oneLine, span, statusPaint, table } from "../render.js";
 import { type ApiOptions, apiFlags, printJson, seg, withApi } from "./api.js";
 import { followTask } from "./follow.js";
 import { EXIT } from "./service.js";
@@ -141,7 +141,8 @@ export function task(id: string, o: ApiOptions & { follow?: boolean }): Promise<
         { text: a.status, paint: statusPaint(a.status, c) },
         a.started_at ?? "-",
         a.started_at ? span((a.ended_at ? Date.parse(a.ended_at) : now) - Date.parse(a.started_at)) : "-",
-        a.error ? `${a.error.code} ${a.error.message}` : "",
+        // In full once, as the task's error above; each attempt's in one line.
+        a.error ? `${a.error.code} ${oneLine(a.error.message, 80)}` : "",
       ]);
       process.stdout.write(`\n${table(["ATTEMPT", "NODE", "STATUS", "STARTED", "RAN", "ERROR"], rows, c)}\n`);
     }
@@ -150,16 +151,26 @@ export function task(id: string, o: ApiOptions & { follow?: boolean }): Promise<
 }
 
 /** `oclaw cancel <id>` and `oclaw retry <id>`. */
-function change(action: "cancel" | "retry", id: string, o: ApiOptions & { reason?: string }): Promise<void> {
+function change(
+  action: "cancel" | "retry",
+  id: string,
+  o: ApiOptions & { reason?: string; fresh?: boolean },
+): Promise<void> {
   return withApi(action, o, async ({ api, c }) => {
-    const body = action === "cancel" && o.reason ? { reason: o.reason } : undefined;
+    const body =
+      action === "cancel" && o.reason
+        ? { reason: o.reason }
+        : action === "retry" && o.fresh
+          ? { fresh: true }
+          : undefined;
     const res = await api.post<{ task_id: string; status: string }>(
       `/api/v1/tasks/${seg(id)}/${action}`,
       body,
     );
     if (o.json) printJson(res);
     else {
-      const what = action === "cancel" ? "cancel requested" : "queued again";
+      const what =
+        action === "cancel" ? "cancel requested" : o.fresh ? "queued again, from the start" : "queued again";
       process.stdout.write(`${c.bold(res.task_id)}: ${what} (it was ${res.status})\n`);
     }
     return EXIT.ok;
@@ -194,7 +205,10 @@ export function registerTaskCommands(program: Command): void {
   apiFlags(
     program
       .command("retry")
-      .description("put a failed, timed-out or cancelled task back in the queue")
-      .argument("<id>", "task id"),
-  ).action((id: string, opts: ApiOptions) => change("retry", id, opts));
+      .description(
+        "put a failed, timed-out or cancelled task back in the queue; it resumes from its last checkpoint",
+      )
+      .argument("<id>", "task id")
+      .option("--fresh", "start over: drop its last checkpoint"),
+  ).action((id: string, opts: ApiOptions & { fresh?: boolean }) => change("retry", id, opts));
 }

@@ -97,6 +97,12 @@ export const ResultQuery = z.strictObject({
 });
 
 export const CancelBody = z.strictObject({ reason: z.string().min(1).max(500).optional() });
+export const RetryBody = z.strictObject({
+  fresh: z
+    .boolean()
+    .optional()
+    .describe("true: drop the task's last checkpoint, so it starts over instead of resuming"),
+});
 
 const TaskErrorJson = z.object({ code: z.string(), message: z.string(), retryable: z.boolean() });
 

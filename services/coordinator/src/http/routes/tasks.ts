@@ -17,6 +17,7 @@ import {
   ExistingTaskJson,
   encodeCursor,
   ResultQuery,
+  RetryBody,
   SubmittedJson,
   TaskIdParams,
   TaskJson,
@@ -192,7 +193,7 @@ export function registerTaskRoutes(app: Api, deps: RouteDeps): void {
 
   app.post(
     "/api/v1/tasks/:id/retry",
-    { schema: { params: TaskIdParams, response: { 202: TaskStateJson } } },
+    { schema: { params: TaskIdParams, body: RetryBody.nullish(), response: { 202: TaskStateJson } } },
     async (req, reply) => {
       const row = known(req.params.id);
       if (!RETRYABLE.includes(row.status)) {
@@ -202,7 +203,7 @@ export function registerTaskRoutes(app: Api, deps: RouteDeps): void {
         );
       }
       await bus().retry(
-        { ...envelope(deps.sender), task_id: row.task_id },
+        { ...envelope(deps.sender), task_id: row.task_id, ...(req.body?.fresh ? { fresh: true } : {}) },
         `retry-${row.task_id}-${row.updated_seq}`,
       );
       return reply.code(202).send({ task_id: row.task_id, status: row.status });
