@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "@openclaw/config";
@@ -70,6 +70,29 @@ describe("deployment kit", () => {
     const file = join(mkdtempSync(join(tmpdir(), "oc-kit-")), "nats.conf");
     writeFileSync(file, conf);
     expectNatsConfig(file);
+  });
+
+  // Reproduction: the one-machine recipe ended in `Permission denied` (the linked bin.js was not
+  // executable), its worker had no skills folder, and the NATS config listened on 0.0.0.0 with a
+  // store path to edit by hand.
+  it("the one-machine recipe: what it links is an executable tracked file, its worker has skills, NATS is local", () => {
+    const recipe = read("docs/deployment.md").split("## Several machines")[0] as string;
+    const link = /sudo ln -s \/opt\/openclaw\/(\S+) \/usr\/local\/bin\/oclaw/.exec(recipe)?.[1] as string;
+    expect(link).toBeDefined();
+    const staged = spawnSync("git", ["ls-files", "-s", link], { cwd: ROOT, encoding: "utf8" }).stdout;
+    expect(staged, `${link} must be tracked and executable`).toMatch(/^100755 /);
+    const run = spawnSync(join(ROOT, link), ["--version"], { encoding: "utf8" });
+    expect(run.status, run.stderr).toBe(0);
+    for (const m of recipe.matchAll(/sudo cp (?:-r )?(\S+) /g)) {
+      const src = (m[1] as string).replace(/\/\*\.service$/, "");
+      if (src !== ".") expect(existsSync(join(ROOT, src)), src).toBe(true);
+    }
+    const skills = /^OPENCLAW_SKILLS_DIR=(\S+)$/m.exec(read("infra/systemd/openclaw.env"))?.[1];
+    expect(recipe).toContain(`sudo cp -r examples/skills ${skills}`);
+    const nats = read("infra/nats-server.conf");
+    expect(nats).toMatch(/^host: 127\.0\.0\.1$/m);
+    expect(nats).toMatch(/store_dir: "\/var\/lib\/nats"/);
+    expect(recipe).toContain("sudo install -d -o nats -g nats /var/lib/nats");
   });
 
   it("docker compose: NATS, every service from one image with commands oclaw has, workers scalable, nginx over two coordinators", () => {
