@@ -1,7 +1,7 @@
 /**
  * Structured JSON logs (pino) with the fields every line of the cluster carries:
  * `timestamp`, `level`, `service`, `instance`, `message`, and where they apply `node_id`,
- * `task_id`, `trace_id`, `error_code`.
+ * `task_id` and `error_code`. (Messages have an optional `trace_id`; no log line carries it yet.)
  *
  * ```ts
  * const log = createLogger({ service: "registry", instance: "reg-1" });
