@@ -180,7 +180,7 @@ describe("deployment kit", () => {
     expect(read("infra/logrotate/openclaw")).toMatch(/^\/var\/log\/openclaw\/\*\.log \{/m);
   });
 
-  it("kubernetes: a Deployment per service with commands oclaw has, NATS, the worker HPA of seed 002, PodDisruptionBudgets", () => {
+  it("kubernetes: a Deployment per service with commands oclaw has, NATS, the workers' HorizontalPodAutoscaler, PodDisruptionBudgets", () => {
     const dir = join(ROOT, "infra/k8s");
     const files = readdirSync(dir).filter((f) => f.endsWith(".yaml"));
     const kustomization = parse(readFileSync(join(dir, "kustomization.yaml"), "utf8"));

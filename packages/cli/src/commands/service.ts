@@ -267,11 +267,11 @@ export function registerServiceCommands(program: Command): void {
       cmd
         .option(
           "--coordinator-host <host>",
-          "accepted for seed 004 compatibility; ignored (workers use NATS)",
+          "accepted so existing command lines still start; ignored (workers use NATS)",
         )
         .option(
           "--coordinator-port <port>",
-          "accepted for seed 004 compatibility; ignored (workers use NATS)",
+          "accepted so existing command lines still start; ignored (workers use NATS)",
         );
     }
     cmd.action((opts: Record<string, unknown>) => runService(name, opts));

@@ -6,7 +6,7 @@ import type { Api } from "./api.js";
 /** The API's groups, in the order `/docs` shows them; each route is tagged by its path. */
 const TAGS = [
   { name: "service", description: "this coordinator's own health (for load balancers)" },
-  { name: "nodes", description: "worker nodes: skills, health, load, drain (seed 004)" },
+  { name: "nodes", description: "worker nodes: skills, health, load, drain" },
   { name: "cluster", description: "the cluster as a whole: health, queue, leaders" },
   { name: "tasks", description: "submit, follow, cancel and retry tasks" },
 ] as const;
