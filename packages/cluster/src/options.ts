@@ -1,17 +1,22 @@
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { ConfigSchema, parseDuration, taskDefaults } from "@openclaw/config";
 import type { PlacementStrategy, RetryPolicy, SubmissionDefaults } from "@openclaw/protocol";
-import { PLACEMENT_STRATEGIES } from "@openclaw/protocol";
+import { OcError, PLACEMENT_STRATEGIES } from "@openclaw/protocol";
 import { parse as parseYaml } from "yaml";
 
 export interface ClusterOptions {
-  /** A YAML file: this project's config.yaml, or seed 000's cluster-config.yaml. */
+  /**
+   * A YAML file to read the NATS URL, subject prefix, zone, strategy and retry policy from (this
+   * project's config.yaml, or a cluster-config.yaml). A file that is missing, unreadable or not
+   * YAML throws an `OcError` with code `OC-1002` from the constructor.
+   */
   configPath?: string;
   /** NATS URL(s); else `NATS_URL`, else the config file's `communication.nats_url`, else nats://localhost:4222. */
   natsUrl?: string;
   /** The cluster's subject prefix (config `cluster.subject_prefix`). @default "oc" */
   prefix?: string;
-  /** Nodes are always discovered through the registry; accepted for seed 000's code. */
+  /** Accepted and ignored: nodes are always discovered through the registry. */
   autoDiscovery?: boolean;
   /** This client's zone, for `preferSameZone`. Else `OPENCLAW_ZONE`, else the config's `worker.zone`. */
   zone?: string;
@@ -29,7 +34,7 @@ export interface ResolvedOptions {
   strategy: PlacementStrategy | null;
   /** Built-in task defaults, used until the cluster's own are known. */
   defaults: SubmissionDefaults;
-  /** What the config file says of retries (seed 000's `retryPolicy`): over the cluster's defaults. */
+  /** What the config file says of retries (`retryPolicy`): over the cluster's defaults. */
   retryOverrides: Partial<RetryPolicy>;
   user?: string;
   password?: string;
@@ -39,9 +44,48 @@ export interface ResolvedOptions {
 
 type Doc = Record<string, Record<string, unknown> | undefined>;
 
+/** `configPath`, named as given, and where it was looked for when that differs. */
+function where(path: string): string {
+  const abs = resolve(path);
+  return abs === path ? JSON.stringify(path) : `${JSON.stringify(path)} (${abs})`;
+}
+
+/**
+ * The `configPath` file: a missing, unreadable or non-YAML file throws `OC-1002` in one line that
+ * names the option and the path; one that is YAML but not a mapping throws `OC-1001`.
+ */
 function read(path: string): Doc {
-  const doc = parseYaml(readFileSync(path, "utf8")) as unknown;
-  return doc && typeof doc === "object" ? (doc as Doc) : {};
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EISDIR"
+          ? "is a directory, not a file"
+          : `cannot be read (${code ?? (err as Error).message})`;
+    throw new OcError("OC-1002", `configPath ${where(path)}: ${why}`, { field: "configPath" });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    const first = (err as Error).message.split("\n")[0];
+    throw new OcError("OC-1002", `configPath ${where(path)}: not valid YAML: ${first}`, {
+      field: "configPath",
+    });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== "object" || Array.isArray(doc)) {
+    throw new OcError(
+      "OC-1001",
+      `configPath ${where(path)}: expected a mapping of sections (communication, cluster, worker, ...), not ${Array.isArray(doc) ? "a list" : `a ${typeof doc}`}`,
+      { field: "configPath" },
+    );
+  }
+  return doc as Doc;
 }
 
 function str(v: unknown): string | undefined {
@@ -50,7 +94,7 @@ function str(v: unknown): string | undefined {
 
 /**
  * Reads what the SDK needs, leniently: our config layout (`communication.nats_url`,
- * `cluster.subject_prefix`, `worker.zone`, `scheduler.strategy`) and seed 000's
+ * `cluster.subject_prefix`, `worker.zone`, `scheduler.strategy`) and a cluster-config.yaml's
  * (`distribution.strategy`, `retryPolicy.maxAttempts/backoff/maxBackoff`). A task's defaults are
  * the cluster's (`tasks.*`, published by its scheduler); what this file says overrides them, and
  * the task itself overrides both.
