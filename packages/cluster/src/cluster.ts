@@ -90,7 +90,7 @@ function submissionMessages(
 }
 
 /**
- * A client of an OpenClaw cluster (seed 000's `OpenClawCluster`): submit tasks, wait for their
+ * A client of an OpenClaw cluster: submit tasks, wait for their
  * results, see the cluster's state. It talks to NATS directly, so it needs no HTTP API.
  *
  * ```ts
@@ -189,7 +189,7 @@ export class OpenClawCluster {
   }
 
   /**
-   * Submits a task; resolves once it is durably stored, with its job. Seed 000's forms:
+   * Submits a task; resolves once it is durably stored, with its job. Two forms:
    * `submitTask(task)` and `submitTask(targetNode, task)` (the node `TaskRouter.route` chose:
    * preferred, not required, so the task can still fail over). Results of other jobs
    * (`job.data`) in the payload are waited for and filled in first.

@@ -47,7 +47,7 @@ export interface WaitOptions {
 
 /**
  * Stands for a job's result in another task's payload before it exists: `submitTask` waits for it
- * and puts the result there (null if that job failed). Seed 000's map-reduce passes `job.data` on.
+ * and puts the result there (null if that job failed). A map-reduce passes `job.data` on this way.
  */
 export class PendingResult {
   constructor(readonly job: Job) {}

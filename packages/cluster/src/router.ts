@@ -9,7 +9,7 @@ export interface RouteOptions {
     requireGPU?: boolean;
     /** Prefer nodes in this client's zone (`zone` option, `OPENCLAW_ZONE`, or the config's worker.zone). */
     preferSameZone?: boolean;
-    /** Accepted for seed 000's code; no per-node network latency is measured yet, so it does not filter. */
+    /** Accepted, but no per-node network latency is measured yet, so it does not filter. */
     maxLatency?: string | number;
     labels?: Record<string, string>;
     zone?: string;
@@ -17,7 +17,7 @@ export interface RouteOptions {
 }
 
 /**
- * Seed 000's `TaskRouter`: which node would the scheduler choose for this task now? A dry run:
+ * Which node would the scheduler choose for this task now? A dry run:
  * nothing is dispatched. Resolves with a node id, or null when no node fits (see `lastReason`).
  */
 export class TaskRouter {

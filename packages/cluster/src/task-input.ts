@@ -8,7 +8,7 @@ import {
 import type { z } from "zod";
 import type { Progress } from "./job.js";
 
-/** A task as seed 000's SDK code writes it (camelCase); every field but the skill is optional. */
+/** A task as the SDK takes it (camelCase); every field but the skill is optional. */
 export interface TaskInput {
   /** Your id for the task: submitting the same id again gives the same task. */
   id?: string;
@@ -30,10 +30,10 @@ export interface TaskInput {
     maxBackoff?: string | number;
     jitter?: number;
   };
-  /** Seed 000's `checkpoint: true`: the skill is told to checkpoint. */
+  /** `checkpoint: true`: the skill is told to checkpoint. */
   checkpoint?: boolean;
   onProgress?: (progress: Progress) => void;
-  /** Seed 000's `requireNode`: a node id or a node role (the node's `role` label). */
+  /** A node id or a node role (the node's `role` label) the task must run on. */
   requireNode?: string;
   constraints?: { labels?: Record<string, string>; zone?: string; requireGPU?: boolean; preferZone?: string };
   affinityKey?: string;
