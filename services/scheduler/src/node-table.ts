@@ -20,6 +20,11 @@ const EWMA = 0.2;
  */
 export class NodeTable {
   readonly #nodes = new Map<string, Entry>();
+  /**
+   * Health of nodes whose own record has not arrived yet. The two buckets replay independently:
+   * dropping such a record made a dead node read as healthy to a new leader.
+   */
+  readonly #healthAhead = new Map<string, NodeHealthRecord>();
   readonly #watches;
   readonly ready: Promise<void>;
 
@@ -39,9 +44,11 @@ export class NodeTable {
         const id = record.node.node_id;
         const prev = this.#nodes.get(id);
         const wasGone = this.gone(id);
+        const ahead = this.#healthAhead.get(id);
+        this.#healthAhead.delete(id);
         this.#nodes.set(id, {
           record,
-          health: prev?.health,
+          health: prev?.health ?? ahead,
           skills: new Set(record.node.skills.map((s) => s.name)),
           successRate: prev?.successRate ?? 1,
           latencyMs: prev?.latencyMs ?? 0,
@@ -60,6 +67,7 @@ export class NodeTable {
         const entry = this.#nodes.get(h.node_id);
         const wasGone = this.gone(h.node_id);
         if (entry) entry.health = h;
+        else this.#healthAhead.set(h.node_id, h);
         onChange(h.node_id, wasGone === null && this.gone(h.node_id) !== null);
       },
     });
