@@ -96,9 +96,13 @@ function parseOne(names: Names, m: JsMsg): Inbound {
   }
   if (m.subject.startsWith(`${names.prefix}.sched.report.`)) {
     const d = decode(TaskReport, m.data);
-    return d.ok
-      ? { m, ok: true, kind: "report", value: d.value, taskId: d.value.task_id }
-      : { m, ok: false, error: d.error };
+    if (!d.ok) return { m, ok: false, error: d.error };
+    // A report is about the task its subject names: one that names another in its body is forged
+    // or broken (it was applied to the task in the body).
+    if (m.subject !== s.schedReport(d.value.task_id)) {
+      return { m, ok: false, error: `report for task '${d.value.task_id}' published on ${m.subject}` };
+    }
+    return { m, ok: true, kind: "report", value: d.value, taskId: d.value.task_id };
   }
   return { m, ok: false, error: "unknown subject" };
 }
