@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { silentLogger } from "@openclaw/log";
 import type { TaskEvent } from "@openclaw/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -116,5 +117,20 @@ describe("the dashboard's API", () => {
     ])
       expect((await api.inject({ method: "GET", url: file })).statusCode, file).toBe(200);
     expect((await api.inject({ method: "GET", url: "/ui/vendor/package.json" })).statusCode).not.toBe(200);
+  });
+
+  it("serves every module of the dashboard's script, and every module it imports is one of them", async () => {
+    const dir = new URL("../ui/", import.meta.url);
+    const modules = readdirSync(dir).filter((f) => f.endsWith(".js"));
+    expect(modules).toContain("app.js");
+    for (const file of modules) {
+      const res = await api.inject({ method: "GET", url: `/ui/${file}` });
+      expect(res.statusCode, file).toBe(200);
+      // A module script runs only when served as JavaScript.
+      expect(res.headers["content-type"], file).toMatch(/javascript/);
+      expect(res.body, file).toBe(readFileSync(new URL(file, dir), "utf8"));
+      for (const [, imported] of res.body.matchAll(/^import [^;]* from "\.\/([^"]+)";$/gm))
+        expect(modules, `${file} imports ${imported}`).toContain(imported);
+    }
   });
 });
