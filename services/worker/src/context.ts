@@ -117,12 +117,61 @@ async function writeCheckpoint(
   }
 }
 
-export function createContext(o: ContextOptions): AttemptContext {
-  const { cluster, taskId, attempt, nodeId, log } = o;
+export interface ProgressThrottle {
+  /** `ctx.progress`: clamps to 0-100, cuts the message to 500 characters, throttles. */
+  progress(percent: number, message?: string): void;
+  /** Drops the value waiting and everything after. */
+  close(): void;
+}
+
+/**
+ * `ctx.progress` as skills get it: at most one value per PROGRESS_INTERVAL_MS reaches `send`
+ * (the newest waiting value wins), and 100 always goes at once. Used by the worker's context and
+ * by local runs, so a skill reports the same way wherever it runs.
+ */
+export function throttleProgress(send: (p: { percent: number; message: string }) => void): ProgressThrottle {
   let closed = false;
   let lastSent = Number.NEGATIVE_INFINITY;
   let waiting: { percent: number; message: string } | undefined;
   let timer: NodeJS.Timeout | undefined;
+  const sendNow = (p: { percent: number; message: string }) => {
+    lastSent = performance.now();
+    send(p);
+  };
+  const flushWaiting = () => {
+    timer = undefined;
+    const p = waiting;
+    waiting = undefined;
+    if (p && !closed) sendNow(p);
+  };
+  return {
+    progress(percent, message = "") {
+      if (closed || typeof percent !== "number" || Number.isNaN(percent)) return;
+      const p = { percent: Math.min(100, Math.max(0, percent)), message: String(message).slice(0, 500) };
+      if (p.percent === 100) {
+        clearTimeout(timer);
+        timer = undefined;
+        waiting = undefined;
+        sendNow(p);
+        return;
+      }
+      const wait = lastSent + PROGRESS_INTERVAL_MS - performance.now();
+      if (wait <= 0 && timer === undefined) return sendNow(p);
+      waiting = p;
+      timer ??= setTimeout(flushWaiting, Math.max(0, wait));
+    },
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      timer = undefined;
+      waiting = undefined;
+    },
+  };
+}
+
+export function createContext(o: ContextOptions): AttemptContext {
+  const { cluster, taskId, attempt, nodeId, log } = o;
+  let closed = false;
   let writes: Promise<unknown> = Promise.resolve();
 
   const publish = (event: TaskEvent) => {
@@ -130,22 +179,13 @@ export function createContext(o: ContextOptions): AttemptContext {
       .publish(cluster.names.subjects.taskEvent(taskId, event.kind), encode(event))
       .catch((err: unknown) => log.debug({ error: errorMessage(err) }, `${event.kind} event not published`));
   };
-  const send = (p: { percent: number; message: string }) => {
-    lastSent = performance.now();
-    publish({ ...envelope(o.sender), kind: "progress", task_id: taskId, attempt, node_id: nodeId, ...p });
-  };
-  const flushWaiting = () => {
-    timer = undefined;
-    const p = waiting;
-    waiting = undefined;
-    if (p && !closed) send(p);
-  };
+  const progress = throttleProgress((p) =>
+    publish({ ...envelope(o.sender), kind: "progress", task_id: taskId, attempt, node_id: nodeId, ...p }),
+  );
 
   const close = () => {
     closed = true;
-    clearTimeout(timer);
-    timer = undefined;
-    waiting = undefined;
+    progress.close();
   };
 
   const ctx: SkillContext = {
@@ -157,21 +197,7 @@ export function createContext(o: ContextOptions): AttemptContext {
     lastCheckpoint: o.lastCheckpoint,
     log,
     config: { allowedCommands: o.allowedCommands },
-    progress(percent, message = "") {
-      if (closed || typeof percent !== "number" || Number.isNaN(percent)) return;
-      const p = { percent: Math.min(100, Math.max(0, percent)), message: String(message).slice(0, 500) };
-      if (p.percent === 100) {
-        clearTimeout(timer);
-        timer = undefined;
-        waiting = undefined;
-        send(p);
-        return;
-      }
-      const wait = lastSent + PROGRESS_INTERVAL_MS - performance.now();
-      if (wait <= 0 && timer === undefined) return send(p);
-      waiting = p;
-      timer ??= setTimeout(flushWaiting, Math.max(0, wait));
-    },
+    progress: progress.progress,
     checkpoint(data) {
       if (closed) {
         log.debug("checkpoint after the attempt ended; dropped");

@@ -7,6 +7,9 @@
  * await worker.stop("shutdown");
  * ```
  *
+ * `runSkillOnce(dir, input, hooks)` runs one skill folder in this process, without a cluster, as a
+ * worker would run it for a task (what `oclaw skill run` does).
+ *
  * A TypeScript skill types its context with `SkillContext`:
  *
  * ```ts
@@ -16,9 +19,12 @@
  */
 export type { SkillContext } from "./context.js";
 export { isTailscaleIp, MachineLoad, machineAddresses } from "./machine.js";
+export type { Outcome } from "./runtime/outcome.js";
+export { type RunOnceHooks, type RunOnceResult, runSkillOnce } from "./runtime/run-once.js";
 export {
   checkSkillsDir,
   parseSkillMd,
+  readSkillFolder,
   SkillFrontMatter,
   SkillJson,
   type SkillLocation,

@@ -157,55 +157,25 @@ export async function scanSkills(dir: string): Promise<SkillScan> {
   const locations = new Map<string, SkillLocation>();
   const sig: string[] = [];
   for (const folder of entries) {
-    const mdPath = join(dir, folder, "SKILL.md");
-    const jsonPath = join(dir, folder, "skill.json");
-    sig.push(`${folder}=${await fileSignature(mdPath)}/${await fileSignature(jsonPath)}`);
-    let text: string;
-    try {
-      text = await readFile(mdPath, "utf8");
-    } catch {
-      problems.push({ file: mdPath, message: "missing: every skill folder needs a SKILL.md" });
+    const path = join(dir, folder);
+    sig.push(
+      `${folder}=${await fileSignature(join(path, "SKILL.md"))}/${await fileSignature(join(path, "skill.json"))}`,
+    );
+    const read = await readSkillFolder(path);
+    if (!read.ok) {
+      problems.push(read.problem);
       continue;
     }
-    const parsedMd = parseSkillMd(text, mdPath);
-    if (!parsedMd.ok) {
-      problems.push(parsedMd.problem);
+    const { skill, location } = read;
+    if (skills.some((s) => s.name === skill.name)) {
+      problems.push({
+        file: join(path, "SKILL.md"),
+        message: `skill name '${skill.name}' is already used by another folder`,
+      });
       continue;
     }
-    const md = parsedMd.value;
-    let version = md.version ?? null;
-    let description = md.description;
-    let run: Omit<SkillLocation, "dir"> = pickRun(md);
-    const json = await readFile(jsonPath, "utf8").catch(() => undefined);
-    if (json !== undefined) {
-      let parsed: z.ZodSafeParseResult<z.output<typeof SkillJson>>;
-      try {
-        parsed = SkillJson.safeParse(JSON.parse(json));
-      } catch (err) {
-        problems.push({ file: jsonPath, message: `not valid JSON: ${(err as Error).message}` });
-        continue;
-      }
-      if (!parsed.success) {
-        problems.push({ file: jsonPath, message: formatIssues(fieldIssues(parsed.error)) });
-        continue;
-      }
-      if (parsed.data.name !== undefined && parsed.data.name !== md.name) {
-        problems.push({
-          file: jsonPath,
-          message: `name '${parsed.data.name}' differs from SKILL.md name '${md.name}'`,
-        });
-        continue;
-      }
-      version = version ?? parsed.data.version ?? null;
-      if (run.entry === undefined && run.command === undefined) run = pickRun(parsed.data);
-      description = description || (parsed.data.description ?? "");
-    }
-    if (skills.some((s) => s.name === md.name)) {
-      problems.push({ file: mdPath, message: `skill name '${md.name}' is already used by another folder` });
-      continue;
-    }
-    skills.push({ name: md.name, version, description });
-    locations.set(md.name, { dir: join(dir, folder), ...run });
+    skills.push(skill);
+    locations.set(skill.name, location);
   }
   const unrunnable: SkillProblem[] = [];
   for (const [name, location] of locations) {
@@ -213,6 +183,47 @@ export async function scanSkills(dir: string): Promise<SkillScan> {
     if (how.kind === "none") unrunnable.push({ file: location.dir, message: how.message });
   }
   return { skills, problems, locations, unrunnable, signature: sig.join("|") };
+}
+
+/**
+ * Reads one skill folder: its SKILL.md and optional skill.json. Returns what the worker announces
+ * and where the skill lives, or the problem (naming the file at fault) that makes it skip the folder.
+ */
+export async function readSkillFolder(
+  path: string,
+): Promise<{ ok: true; skill: SkillInfo; location: SkillLocation } | { ok: false; problem: SkillProblem }> {
+  const mdPath = join(path, "SKILL.md");
+  const jsonPath = join(path, "skill.json");
+  const fail = (file: string, message: string) => ({ ok: false as const, problem: { file, message } });
+  let text: string;
+  try {
+    text = await readFile(mdPath, "utf8");
+  } catch {
+    return fail(mdPath, "missing: every skill folder needs a SKILL.md");
+  }
+  const parsedMd = parseSkillMd(text, mdPath);
+  if (!parsedMd.ok) return { ok: false, problem: parsedMd.problem };
+  const md = parsedMd.value;
+  let version = md.version ?? null;
+  let description = md.description;
+  let run: Omit<SkillLocation, "dir"> = pickRun(md);
+  const json = await readFile(jsonPath, "utf8").catch(() => undefined);
+  if (json !== undefined) {
+    let parsed: z.ZodSafeParseResult<z.output<typeof SkillJson>>;
+    try {
+      parsed = SkillJson.safeParse(JSON.parse(json));
+    } catch (err) {
+      return fail(jsonPath, `not valid JSON: ${(err as Error).message}`);
+    }
+    if (!parsed.success) return fail(jsonPath, formatIssues(fieldIssues(parsed.error)));
+    if (parsed.data.name !== undefined && parsed.data.name !== md.name) {
+      return fail(jsonPath, `name '${parsed.data.name}' differs from SKILL.md name '${md.name}'`);
+    }
+    version = version ?? parsed.data.version ?? null;
+    if (run.entry === undefined && run.command === undefined) run = pickRun(parsed.data);
+    description = description || (parsed.data.description ?? "");
+  }
+  return { ok: true, skill: { name: md.name, version, description }, location: { dir: path, ...run } };
 }
 
 function pickRun(v: {
