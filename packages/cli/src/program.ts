@@ -4,6 +4,7 @@ import { registerDrainCommands } from "./commands/drain.js";
 import { registerLeaderCommands } from "./commands/leaders.js";
 import { registerNodeCommands } from "./commands/nodes.js";
 import { registerServiceCommands } from "./commands/service.js";
+import { registerSkillCommands } from "./commands/skill.js";
 import { registerStatusCommand } from "./commands/status.js";
 import { registerSubmitCommand } from "./commands/submit.js";
 import { registerTaskCommands } from "./commands/tasks.js";
@@ -26,5 +27,6 @@ export function buildProgram(): Command {
   registerTaskCommands(program);
   registerLeaderCommands(program);
   registerDrainCommands(program);
+  registerSkillCommands(program);
   return program;
 }
