@@ -125,13 +125,15 @@ describe("oclaw <service> process lifecycle", () => {
       const worker = cluster.spawn("worker", ["--node-id", "w-term", "--skills-dir", skills], env);
       expect(await worker.exitWithin(20_000)).toBe(0);
       const messages = worker.logs.map((l) => l.message);
+      const order = messages.join(" / ");
       expect(messages).toContain("registered");
       expect(messages).toContain("stopping");
+      expect(messages, order).toContain("worker started");
       expect(messages).toContain("left the cluster");
-      // The leave comes after the start it waited for.
-      expect(messages.indexOf("worker started"), messages.join(" / ")).toBeLessThan(
-        messages.indexOf("left the cluster"),
-      );
+      // The leave comes after the start it waited for, and "stopped" last: every line is written,
+      // in order, before the exit (a log write still under way at the exit once came out last).
+      expect(messages.indexOf("worker started"), order).toBeLessThan(messages.indexOf("left the cluster"));
+      expect(messages.indexOf("left the cluster"), order).toBeLessThan(messages.indexOf("stopped"));
     } finally {
       await cluster.stop();
     }

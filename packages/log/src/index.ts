@@ -78,13 +78,34 @@ function stdoutDestination(): DestinationStream & { flush(cb?: (err?: Error) => 
   };
   detachers.add(detach);
   sonic.on("error", detach);
+  // Bytes handed to sonic-boom that have not reached fd 1 yet (its "write" event counts them out).
+  let unwritten = 0;
+  sonic.on("write", (n: number) => {
+    unwritten -= n;
+  });
   return {
     write(line: string) {
-      if (!broken) sonic.write(line);
+      if (broken) return;
+      unwritten += Buffer.byteLength(line);
+      sonic.write(line);
     },
+    // Calls back once every line so far is written. Not sonic.flush(cb): with no minLength it calls
+    // back at once, even while a write is still under way in libuv's thread pool; a process.exit
+    // then has pino's exit handler write the lines queued behind it synchronously, ahead of it (the
+    // log ends "left the cluster", "stopped", "worker started"), or that write is lost.
     flush(cb?: (err?: Error) => void) {
-      if (broken) cb?.();
-      else sonic.flush((err) => cb?.(err ?? undefined));
+      if (broken || unwritten <= 0) {
+        cb?.();
+        return;
+      }
+      const done = () => {
+        sonic.off("drain", done);
+        sonic.off("close", done);
+        cb?.();
+      };
+      sonic.on("drain", done);
+      // Detached (its reader gone) meanwhile: nothing more will be written.
+      sonic.on("close", done);
     },
   };
 }
