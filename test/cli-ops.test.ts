@@ -242,7 +242,9 @@ describe("oclaw operator commands", () => {
     const down = c.spawn("submit", ["echo", "--nats-url", `nats://127.0.0.1:${await freePort()}`]);
     expect(await down.exitWithin(30_000)).toBe(1);
     expect(down.stderr().trim().split("\n")).toHaveLength(1);
-    expect(down.stderr()).toMatch(/^oclaw submit: \[OC-2001\] cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+/);
+    expect(down.stderr()).toMatch(
+      /^oclaw submit: \[OC-2001\] cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+/,
+    );
 
     const waiting = await oclaw(["submit", "no-such-skill", "--wait", "--wait-timeout", "5s"]);
     expect(waiting.code).toBe(1);

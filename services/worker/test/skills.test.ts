@@ -133,7 +133,10 @@ describe("scanSkills", () => {
     const scan = await scanSkills(dir);
     expect(scan.skills.map((s) => s.name).sort()).toEqual(["echo", "translate"]);
     expect(scan.unrunnable).toEqual([
-      { file: join(dir, "translate"), message: expect.stringContaining("skill 'translate' has no way to run it") },
+      {
+        file: join(dir, "translate"),
+        message: expect.stringContaining("skill 'translate' has no way to run it"),
+      },
     ]);
   });
 
