@@ -221,6 +221,16 @@ describe("coordinator on a live cluster", () => {
     }
   });
 
+  // Reproduction: a coordinator stopped while its EVENTS consumer was still being made never
+  // finished stopping (closing an ordered consumer that never pulled waits for good). Found as
+  // a 60 s timeout of the test above on a loaded machine.
+  it("stops promptly when stopped right after it started", async () => {
+    for (let i = 0; i < 10; i++) {
+      const c = await h.coordinator(await h.context({ dbPath: tmp.file(`quick-${i}.db`) }));
+      await c.stop();
+    }
+  });
+
   it("gives the same answers from two coordinators on different database files", async () => {
     const w = writer(await h.context());
     const a = await h.coordinator(await h.context({ dbPath: tmp.file("a.db"), instance: "a" }));

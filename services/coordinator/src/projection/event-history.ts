@@ -104,7 +104,14 @@ export function followEventHistory(o: EventHistoryOptions): Stoppable {
         : { deliver_policy: "by_start_sequence", opt_start_seq: cursor + 1 }),
     };
     const consumer = await cluster.js.consumers.get(stream, options);
+    if (signal.aborted) return;
     const iter = await consumer.consume({ expires: CONSUME_EXPIRES_MS });
+    if (signal.aborted) {
+      // Stopped while the consumer was being made: awaiting close() on an ordered consumer that
+      // never pulled can hang for good (a coordinator stopped right after its start never stopped).
+      void iter.close().catch(() => undefined);
+      return;
+    }
     messages = iter;
     // When nats.js recreates an ordered consumer by itself (its server lost it: a NATS restart, a
     // stream leader gone), the new one can sit silent until heartbeats are missed (~45 s): start
@@ -146,7 +153,6 @@ export function followEventHistory(o: EventHistoryOptions): Stoppable {
       }
     };
     try {
-      if (signal.aborted) await iter.close();
       for await (const msg of iter) {
         if (failure !== undefined) break;
         batch.push(classify(msg));
