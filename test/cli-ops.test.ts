@@ -213,23 +213,25 @@ describe("oclaw operator commands", () => {
 
   // Reproduction: `retry` always resumed from the old checkpoint, with no way to start over.
   it("retry resumes from the last checkpoint; retry --fresh starts over", async () => {
-    const resume = await submit({ ms: 6000, steps: 30 }, "sleep");
-    const fresh = await submit({ ms: 6000, steps: 30 }, "sleep");
-    // Both have checkpointed a few steps.
-    for (const id of [resume, fresh]) {
-      await waitFor(async () => {
+    // 500 ms steps: both get well under way, and are cancelled together, long before they end.
+    const resume = await submit({ ms: 12_000, steps: 24 }, "sleep");
+    const fresh = await submit({ ms: 12_000, steps: 24 }, "sleep");
+    const underWay = (id: string) =>
+      waitFor(async () => {
         const t = await json<{ progress: { percent: number } | null }>(["task", id]);
         return (t.progress?.percent ?? 0) >= 10;
       });
-      expect((await oclaw(["cancel", id])).code).toBe(0);
-      expect((await oclaw(["task", id, "--follow"])).code).toBe(1);
-    }
+    await Promise.all([underWay(resume), underWay(fresh)]);
+    const cancels = await Promise.all([oclaw(["cancel", resume]), oclaw(["cancel", fresh])]);
+    expect(cancels.map((r) => r.code)).toEqual([0, 0]);
+    for (const id of [resume, fresh]) expect((await oclaw(["task", id, "--follow"])).code).toBe(1);
     const plain = await oclaw(["retry", resume]);
     expect(plain.out).toContain(`${resume}: queued again`);
     const again = await oclaw(["retry", fresh, "--fresh"]);
     expect(again.code, again.err).toBe(0);
     expect(again.out).toContain(`${fresh}: queued again, from the start`);
-    for (const id of [resume, fresh]) expect((await oclaw(["task", id, "--follow"])).code).toBe(0);
+    const ends = await Promise.all([oclaw(["task", resume, "--follow"]), oclaw(["task", fresh, "--follow"])]);
+    expect(ends.map((r) => r.code)).toEqual([0, 0]);
     const from = async (id: string) =>
       (await json<{ result: { resumed_from: number } }>(["task", id])).result.resumed_from;
     expect(await from(resume)).toBeGreaterThanOrEqual(3);

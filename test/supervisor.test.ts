@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestCluster, type TestCluster } from "./cluster.js";
+import { EXAMPLE_SKILLS, startTestCluster, type TestCluster } from "./cluster.js";
 
 let c: TestCluster;
 
@@ -16,7 +16,8 @@ describe("a service under oclaw up", () => {
     "%s exits when its supervisor is killed hard and nobody reads its output any more",
     async (service) => {
       const supervisor = spawn("sleep", ["120"]);
-      const args = service === "worker" ? ["--node-id", `orphan-${Date.now()}`] : [];
+      const args =
+        service === "worker" ? ["--node-id", `orphan-${Date.now()}`, "--skills-dir", EXAMPLE_SKILLS] : [];
       const proc = c.spawn(service, args, {
         OCLAW_SUPERVISOR_PID: String(supervisor.pid),
         OPENCLAW_LOG_LEVEL: "info",
