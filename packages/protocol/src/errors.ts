@@ -60,6 +60,11 @@ export const ERROR_CODES = {
   "OC-6007": { name: "RESULT_TOO_LARGE", status: 500, message: "The skill's result is larger than allowed" },
   "OC-6008": { name: "SKILL_NOT_RUNNABLE", status: 500, message: "The skill declares no way to run it" },
   "OC-6009": { name: "ATTEMPT_LOST", status: 500, message: "The node did not start or finish the attempt" },
+  "OC-6010": {
+    name: "SKILL_MESSAGE_UNREADABLE",
+    status: 500,
+    message: "A message from the skill's thread could not be read",
+  },
 } as const satisfies Record<string, { name: string; status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -28,6 +28,14 @@ export {
 export { isToken, NodeId, SkillName, TOKEN_PATTERN, TOKEN_RULE, Token, tokenProblem } from "./ids.js";
 export { type FieldIssue, fieldIssues, formatIssues } from "./issues.js";
 export {
+  BoundedJson,
+  depthProblem,
+  jsonDepth,
+  MAX_JSON_DEPTH,
+  MAX_METADATA_BYTES,
+  TaskMetadata,
+} from "./json.js";
+export {
   BREAKER_STATES,
   BreakerRecord,
   BreakerState,

@@ -35,6 +35,8 @@ export function names(prefix = "oc") {
       sched: `${P}_SCHED`,
       /** Orders to nodes, one subject per node. */
       dispatch: `${P}_DISPATCH`,
+      /** Copies of inbox messages a service gave up on (bad input, or failing every delivery). */
+      deadLetters: `${P}_DEAD_LETTERS`,
     },
     buckets: {
       nodes: `${p}_nodes`,
@@ -70,6 +72,10 @@ export function names(prefix = "oc") {
       schedReport: (taskId: string) => `${p}.sched.report.${token(taskId, "task id")}`,
       dispatchAll: `${p}.dispatch.*`,
       dispatch: (nodeId: string) => `${p}.dispatch.${token(nodeId, "node id")}`,
+      /** Everything the DEAD_LETTERS stream holds. */
+      deadLettersAll: `${p}.dead.>`,
+      /** A dead letter from `source` (the consumer that gave up on it, e.g. `scheduler`). */
+      deadLetter: (source: string) => `${p}.dead.${token(source, "dead letter source")}`,
       taskEvent: (taskId: string, kind: string) =>
         `${p}.evt.task.${token(taskId, "task id")}.${token(kind, "event kind")}`,
       taskEventsOf: (taskId: string) => `${p}.evt.task.${token(taskId, "task id")}.>`,

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
 import { Duration } from "./duration.js";
 import { SkillName, Token } from "./ids.js";
+import { BoundedJson, TaskMetadata } from "./json.js";
 import { PlacementStrategy, Priority, type RetryPolicy, TaskSpec } from "./task.js";
 
 const LabelMap = z.union([
@@ -26,7 +27,7 @@ export const TaskSubmission = z
     optional_skills: z.array(SkillName).max(16).optional(),
     name: z.string().min(1).max(200).optional(),
     description: z.string().max(2000).optional(),
-    payload: z.unknown().optional(),
+    payload: BoundedJson.optional(),
     priority: Priority.optional(),
     timeout: Duration.optional(),
     retry: z
@@ -54,7 +55,7 @@ export const TaskSubmission = z
     affinity_key: z.string().min(1).max(256).optional(),
     idempotency_key: z.string().min(1).max(256).optional(),
     strategy: PlacementStrategy.optional(),
-    metadata: z.record(z.string(), z.unknown()).optional(),
+    metadata: TaskMetadata.optional(),
     user_id: z.string().min(1).max(128).optional(),
     checkpoint: z.boolean().optional(),
   })

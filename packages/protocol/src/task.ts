@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { EnvelopeFields } from "./envelope.js";
 import { NodeId, SkillName, Token } from "./ids.js";
+import { BoundedJson, TaskMetadata } from "./json.js";
 
 /** Seed 004's task statuses. `failed` and `timeout` are final only once retries are used up. */
 export const TASK_STATUSES = [
@@ -129,7 +130,9 @@ export type TaskRecord = z.infer<typeof TaskRecord>;
 /** A submission into the scheduler's inbox (`<prefix>.sched.submit`); message id = task id. */
 export const TaskSubmit = z.strictObject({
   ...EnvelopeFields,
-  task: TaskSpec,
+  // Checked as a submission is (MAX_JSON_DEPTH, MAX_METADATA_BYTES): whoever publishes here directly
+  // gets no task the leader could not encode (it would fail on every delivery).
+  task: TaskSpec.extend({ payload: BoundedJson, metadata: TaskMetadata }),
   submitted_at: z.iso.datetime(),
 });
 export type TaskSubmit = z.infer<typeof TaskSubmit>;
@@ -174,7 +177,7 @@ export const TaskReport = z.discriminatedUnion("kind", [
     task_id: Token,
     attempt: z.number().int().min(1),
     node_id: NodeId,
-    result: z.unknown(),
+    result: BoundedJson,
     duration_ms: z.number().min(0),
   }),
   z.strictObject({
