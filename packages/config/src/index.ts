@@ -10,6 +10,7 @@
  * ```
  */
 export { DURATION_RULE, Duration, formatDuration, parseDuration } from "@openclaw/protocol";
+export { editDistance, envWarnings, knownEnvNames, OTHER_ENV } from "./env-check.js";
 export { ConfigError, type LoadConfigOptions, type LoadedConfig, loadConfig } from "./load.js";
 export { type Config, type ConfigInput, ConfigSchema, configKeys, defaultNodeId, Labels } from "./schema.js";
 export { FILE_ENV, flagPath, SETTING_SOURCES, type SettingSource } from "./sources.js";

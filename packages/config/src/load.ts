@@ -151,8 +151,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       const path = issue.path.map(String).join(".");
       if (issue.code === "unrecognized_keys") {
         const where = path === "" ? "top level" : path;
-        const from =
-          origin.get(path) ?? [...origin.entries()].find(([k]) => k.startsWith(`${issue.keys[0]}`))?.[1];
+        const from = originOf(origin, path === "" ? `${issue.keys[0]}` : `${path}.${issue.keys[0]}`);
         return `${where}: unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}${from ? ` (in ${from})` : ""}`;
       }
       const [section, key] = path.split(".");
@@ -170,6 +169,19 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     throw new ConfigError(lines);
   }
   return { config: deepFreeze(result.data), files };
+}
+
+/**
+ * Where the value at `path` came from: its own source, else its nearest enclosing one's (a key
+ * of `worker.labels` comes from where `worker.labels` did), else a key beneath it's (an unknown
+ * section `foo` from where `foo.bar` did).
+ */
+function originOf(origin: Map<string, string>, path: string): string | undefined {
+  for (let p = path; p !== ""; p = p.includes(".") ? p.slice(0, p.lastIndexOf(".")) : "") {
+    const from = origin.get(p);
+    if (from !== undefined) return from;
+  }
+  return [...origin.entries()].find(([k]) => k.startsWith(`${path}.`))?.[1];
 }
 
 function deepFreeze<T>(value: T): T {

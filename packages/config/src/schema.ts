@@ -1,5 +1,12 @@
 import { hostname } from "node:os";
-import { Duration, DurationOrZero, PlacementStrategy, tokenProblem } from "@openclaw/protocol";
+import {
+  Duration,
+  DurationOrZero,
+  formatDuration,
+  nodeIdProblem,
+  PlacementStrategy,
+  tokenProblem,
+} from "@openclaw/protocol";
 import { z } from "zod";
 
 /** An integer given as a number (YAML) or a string of digits (env, flags). */
@@ -58,6 +65,14 @@ function token(what: string) {
   return z.string().superRefine((value, ctx) => {
     const problem = tokenProblem(value);
     if (problem) ctx.addIssue({ code: "custom", message: `${what} ${problem}` });
+  });
+}
+
+/** A node id: a subject token that does not shadow an API route (`online`, `skills`). */
+function nodeIdString() {
+  return z.string().superRefine((value, ctx) => {
+    const problem = nodeIdProblem(value);
+    if (problem) ctx.addIssue({ code: "custom", message: `node id ${problem}` });
   });
 }
 
@@ -202,7 +217,7 @@ export const ConfigSchema = z
       .prefault({}),
     worker: z
       .strictObject({
-        node_id: token("node id").default(defaultNodeId),
+        node_id: nodeIdString().default(defaultNodeId),
         max_concurrent_tasks: int(1, 10_000).default(5),
         /**
          * Threads module skills run in; the task slots share them. 0: as many as the machine has
@@ -221,6 +236,21 @@ export const ConfigSchema = z
         advertise_ip: z.string().min(1).max(64).nullable().default(null),
         /** Command names the `shell` example skill may run; none by default. */
         allowed_commands: NameList.default([]),
+        /**
+         * The worker's environment variables a command skill sees: names, or a prefix ending in
+         * `*` (`LC_*`). Nothing else reaches it (a shared environment file may hold API keys);
+         * NATS_USER/NATS_PASSWORD/NATS_TOKEN never, NATS_URL without its user:password@.
+         */
+        skill_env: NameList.pipe(
+          z.array(
+            z
+              .string()
+              .regex(
+                /^[A-Za-z_][A-Za-z0-9_]*\*?$/,
+                "must be an environment variable name (letters, digits, _), or a prefix of one ending in * (LC_*)",
+              ),
+          ),
+        ).default(["PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_*", "TZ", "TMPDIR"]),
         /** On SIGTERM the worker drains: takes no new work and waits this long for running tasks before handing the rest back. */
         drain_timeout: Duration.default(30_000),
         /**
@@ -285,6 +315,13 @@ export const ConfigSchema = z
         code: "custom",
         path: ["coordinator", "heartbeat_timeout"],
         message: "must be longer than worker.heartbeat_interval, or every node looks dead between heartbeats",
+      });
+    }
+    if (cfg.tasks.initial_backoff > cfg.tasks.max_backoff) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["tasks", "initial_backoff"],
+        message: `must not be longer than tasks.max_backoff (${formatDuration(cfg.tasks.max_backoff)}): retry delays start at initial_backoff and grow up to max_backoff`,
       });
     }
     if (cfg.communication.nats_password && !cfg.communication.nats_user) {
