@@ -38,6 +38,11 @@ export const ERROR_CODES = {
     message: "The API key is not one of the configured keys",
   },
   "OC-4029": { name: "QUEUE_FULL", status: 429, message: "The pending queue is full" },
+  "OC-4030": {
+    name: "TOO_MANY_STREAMS",
+    status: 429,
+    message: "The client holds as many open event streams as it may",
+  },
   "OC-5000": { name: "INTERNAL", status: 500, message: "Internal error" },
   "OC-5001": { name: "STORE_FAILED", status: 500, message: "The read model store failed" },
   "OC-5003": { name: "UNAVAILABLE", status: 503, message: "A dependency is unavailable" },

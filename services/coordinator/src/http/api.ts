@@ -9,6 +9,7 @@ import Fastify, {
   type RawServerDefault,
 } from "fastify";
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
 import { Activity } from "../activity.js";
 import type { NodeStore } from "../db/node-store.js";
 import type { Leadership } from "../leadership.js";
@@ -16,7 +17,7 @@ import { CoordinatorMetrics } from "../metrics.js";
 import type { TaskBus } from "../task-bus.js";
 import { type AuthSettings, registerAuth } from "./auth.js";
 import { registerDashboard } from "./dashboard.js";
-import { handleError, handleNotFound } from "./errors.js";
+import { handleClientError, handleError, handleFrameworkError, handleNotFound } from "./errors.js";
 import { registerOpenApi } from "./openapi.js";
 import { ReadCache } from "./read-cache.js";
 import { DebugRequestLog } from "./request-log.js";
@@ -24,8 +25,12 @@ import { registerClusterRoutes } from "./routes/cluster.js";
 import { registerNodeRoutes } from "./routes/nodes.js";
 import { registerServiceRoutes } from "./routes/service.js";
 import { registerTaskRoutes } from "./routes/tasks.js";
+import { MAX_STREAMS_PER_CLIENT, StreamLimit } from "./sse.js";
 
 export type NatsState = "connected" | "disconnected";
+
+/** The query of a route that takes no parameter. */
+const NO_QUERY = z.strictObject({});
 
 /** What the task API takes from the configuration. */
 export interface TaskSettings {
@@ -68,6 +73,8 @@ export interface ApiDeps {
   metrics?: CoordinatorMetrics;
   /** Recent activity for the dashboard (series, live feed). @default an empty one */
   activity?: Activity;
+  /** Event streams one client address may hold open at once. @default 20 */
+  maxStreamsPerClient?: number;
 }
 
 export type Api = FastifyInstance<
@@ -96,6 +103,8 @@ export interface RouteDeps {
   cache: ReadCache;
   metrics: CoordinatorMetrics;
   activity: Activity;
+  /** Open event streams per client address. */
+  streams: StreamLimit;
 }
 
 /**
@@ -109,6 +118,10 @@ export function buildApi(deps: ApiDeps): Api {
     loggerInstance,
     logController: new DebugRequestLog(),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
+    // A path segment over maxParamLength, a URL that does not decode, a request node refuses:
+    // answered in the API's shape, not fastify's (which echoes the URL).
+    frameworkErrors: handleFrameworkError,
+    clientErrorHandler: handleClientError,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -137,6 +150,7 @@ export function buildApi(deps: ApiDeps): Api {
     ),
     metrics: deps.metrics ?? new CoordinatorMetrics(deps.store),
     activity: deps.activity ?? new Activity(),
+    streams: new StreamLimit(deps.maxStreamsPerClient ?? MAX_STREAMS_PER_CLIENT),
   };
   // Request latency by route pattern (not by URL: ids would make a series per task).
   app.addHook("onResponse", async (req, reply) => {
@@ -152,6 +166,12 @@ export function buildApi(deps: ApiDeps): Api {
   registerDashboard(app);
   // In a plugin loaded after the OpenAPI one, so that it documents every route.
   app.register(async (scope) => {
+    // Unknown query parameters are refused on every route, as the task routes' own schemas do:
+    // a misspelt filter (`?statsu=offline`) would otherwise answer as if there were none.
+    scope.addHook("onRoute", (route) => {
+      route.schema ??= {};
+      route.schema.querystring ??= NO_QUERY;
+    });
     const api = scope.withTypeProvider<ZodTypeProvider>();
     registerServiceRoutes(api, routeDeps);
     registerNodeRoutes(api, routeDeps);

@@ -1,4 +1,5 @@
 import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import { type ErrorCode, isOcError } from "@openclaw/protocol";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
@@ -62,6 +63,58 @@ export function handleError(err: FastifyError, req: FastifyRequest, reply: Fasti
   return reply
     .code(500)
     .send(errorBody(500, "OC-5000", "internal error; the coordinator log has the details"));
+}
+
+/**
+ * Errors fastify raises before any route runs (`frameworkErrors`): a path parameter longer than
+ * the router takes (`maxParamLength`, 500) and a URL that does not decode. Answered in the API's
+ * shape, without echoing the URL (fastify's own answers quote it whole).
+ */
+export function handleFrameworkError(
+  err: FastifyError,
+  _req: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
+  if (err.code === "FST_ERR_MAX_PARAM_LENGTH") {
+    return reply
+      .code(400)
+      .send(
+        errorBody(
+          400,
+          "OC-4001",
+          "a path segment is longer than 500 characters; ids (node ids, task ids, skill names) are 1-64 characters from A-Z a-z 0-9 _ -",
+        ),
+      );
+  }
+  if (err.code === "FST_ERR_BAD_URL") {
+    return reply
+      .code(400)
+      .send(errorBody(400, "OC-4000", "the URL is not valid: a '%' is not followed by two hex digits"));
+  }
+  return reply
+    .code(500)
+    .send(errorBody(500, "OC-5000", "internal error; the coordinator log has the details"));
+}
+
+/**
+ * A request node's HTTP parser refuses (headers or URL over 16 KB, a malformed request line):
+ * answered on the socket in the API's shape, as fastify's default handler does in its own.
+ */
+export function handleClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const [status, message] =
+    err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? [408, "the request took too long to arrive"]
+      : err.code === "HPE_HEADER_OVERFLOW"
+        ? [431, "the URL and headers are larger than 16 KB"]
+        : [400, "the request is not valid HTTP"];
+  const body = JSON.stringify(errorBody(status, "OC-4000", message));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }
 
 export function handleNotFound(req: FastifyRequest, reply: FastifyReply): FastifyReply {

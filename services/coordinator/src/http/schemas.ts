@@ -35,12 +35,13 @@ const NodePage = {
     .min(0, { error: "offset must be a whole number from 0" })
     .optional(),
 };
-export const NodeListQuery = z.object({ status: statusQuery(NODE_STATUSES).optional(), ...NodePage });
-export const SkillQuery = z.object({
+/** Unknown parameters are refused, as on every route: `?statsu=offline` would otherwise list every node. */
+export const NodeListQuery = z.strictObject({ status: statusQuery(NODE_STATUSES).optional(), ...NodePage });
+export const SkillQuery = z.strictObject({
   status: statusQuery([...NODE_STATUSES, "any"] as const).optional(),
   ...NodePage,
 });
-export const EventsQuery = z.object({
+export const EventsQuery = z.strictObject({
   limit: z.coerce.number(LIMIT_RULE).int(LIMIT_RULE).min(1, LIMIT_RULE).max(1000, LIMIT_RULE).default(100),
 });
 

@@ -75,13 +75,15 @@ export function outcomeOfEvent(e: TaskEvent): TaskResultJson | undefined {
 /**
  * Takes the response over from fastify and opens a server-sent event stream on it: no caching,
  * no proxy buffering (nginx honours `x-accel-buffering`), and a client reconnects after 2 s.
+ * The connection is kept alive after the stream ends unless the request said `Connection: close`
+ * (or is HTTP/1.0): node decides that in `shouldKeepAlive`, which a `keep-alive` header would override.
  */
 export function openEventStream(reply: FastifyReply, write: (text: string) => void): void {
   reply.hijack();
   reply.raw.writeHead(200, {
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache, no-transform",
-    connection: "keep-alive",
+    connection: reply.raw.shouldKeepAlive ? "keep-alive" : "close",
     "x-accel-buffering": "no",
   });
   write("retry: 2000\n\n");

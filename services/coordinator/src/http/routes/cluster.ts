@@ -12,6 +12,7 @@ import {
   QueueJson,
   SeriesJson,
 } from "../schemas.js";
+import { admitStream } from "../sse.js";
 
 /**
  * `GET /api/v1/cluster/health`: node counts by status and capacity of the nodes that are up.
@@ -54,9 +55,15 @@ export function registerClusterRoutes(app: Api, deps: RouteDeps): void {
   });
 
   // Live task events for the dashboard, in batches (server-sent events; not in the OpenAPI document).
-  app.get("/api/v1/cluster/feed", { schema: { hide: true } }, async (_req, reply) =>
-    streamFeed(reply, deps.activity, deps.closing),
-  );
+  app.get("/api/v1/cluster/feed", { schema: { hide: true } }, async (req, reply) => {
+    const release = admitStream(req, reply, deps.streams);
+    if (!release) return reply;
+    try {
+      await streamFeed(reply, deps.activity, deps.closing);
+    } finally {
+      release();
+    }
+  });
 
   function leadership(): Leadership {
     if (!deps.leadership)

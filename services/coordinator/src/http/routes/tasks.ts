@@ -11,6 +11,7 @@ import { requireBus, type TaskBus } from "../../task-bus.js";
 import type { Api, RouteDeps } from "../api.js";
 import { errorBody } from "../errors.js";
 import { ErrorJson } from "../schemas.js";
+import { admitStream } from "../sse.js";
 import { toTaskJson, toTaskResultJson, toTaskSummaryJson } from "../task-present.js";
 import {
   CancelBody,
@@ -145,7 +146,13 @@ export function registerTaskRoutes(app: Api, deps: RouteDeps): void {
     // A reconnecting EventSource that has everything of a finished task: 204 stops it reconnecting.
     const complete = isTerminal(row.status) && row.updated_seq > 0 && row.updated_seq <= after;
     if (complete && tasks.eventsAfter(id, after, 1).length === 0) return reply.code(204).send();
-    await streamTaskEvents(reply, id, after, feedDeps);
+    const release = admitStream(req, reply, deps.streams);
+    if (!release) return reply;
+    try {
+      await streamTaskEvents(reply, id, after, feedDeps);
+    } finally {
+      release();
+    }
   });
 
   app.get(
