@@ -1,3 +1,4 @@
+import { mkdirSync, writeFileSync } from "node:fs";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { applyMigrations, MIGRATIONS } from "../src/db/migrations.js";
@@ -175,5 +176,34 @@ describe("node store", () => {
     expect(totals.online).toMatchObject({ count: 1, capacity: 4, used: 1, timed_out: 0 });
     expect(totals.busy).toMatchObject({ count: 1, capacity: 2, used: 2 });
     expect(totals.offline).toMatchObject({ count: 2, timed_out: 1 });
+  });
+});
+
+describe("openStore on a path it cannot open (--db-path /that/is/a/file/x.db gave OC-5000 without the path)", () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(() => tmp.cleanup());
+
+  const failure = (path: string) => {
+    try {
+      openStore(path).close();
+    } catch (err) {
+      return err as { code?: string; message: string };
+    }
+    throw new Error(`openStore(${path}) opened`);
+  };
+
+  it("is OC-5001 naming the path: a folder that cannot be made, a folder, a file that is not SQLite", () => {
+    writeFileSync(tmp.file("plain"), "not a folder");
+    writeFileSync(tmp.file("garbage.db"), "x".repeat(4096));
+    mkdirSync(tmp.file("folder.db"));
+    for (const path of [tmp.file("plain/cluster.db"), tmp.file("folder.db"), tmp.file("garbage.db")]) {
+      const err = failure(path);
+      expect(err.code, path).toBe("OC-5001");
+      expect(err.message).toContain(`cannot open the read model at ${path} (`);
+      expect(err.message).toContain("storage.path (--db-path, OPENCLAW_DB_PATH)");
+    }
   });
 });

@@ -1,12 +1,13 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type {
-  BreakerRecord,
-  LeaderElected,
-  NodeEvent,
-  NodeHealthRecord,
-  NodeRecord,
-  TaskEvent,
+import {
+  type BreakerRecord,
+  type LeaderElected,
+  type NodeEvent,
+  type NodeHealthRecord,
+  type NodeRecord,
+  OcError,
+  type TaskEvent,
 } from "@openclaw/protocol";
 import Database from "better-sqlite3";
 import { deriveStatus, type NodeStatus } from "../status.js";
@@ -29,8 +30,24 @@ export type StreamEvent =
   /** Not stored (invalid, or of a scope the read model does not keep); the cursor moves past it. */
   | { seq: number; scope: "skip" };
 
-/** Opens (or creates) the read model at `path`, in WAL mode, with every migration applied. */
+/**
+ * Opens (or creates) the read model at `path`, in WAL mode, with every migration applied. A file
+ * that cannot be opened (a folder that cannot be made, no permission, not a database) is
+ * OC-5001 naming the path.
+ */
 export function openStore(path: string): NodeStore {
+  try {
+    return openDatabase(path);
+  } catch (err) {
+    throw new OcError(
+      "OC-5001",
+      `cannot open the read model at ${path} (${(err as Error).message}); check storage.path (--db-path, OPENCLAW_DB_PATH): its folder must be writable, and the file a SQLite database or absent`,
+      { cause: err },
+    );
+  }
+}
+
+function openDatabase(path: string): NodeStore {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path, { timeout: 5000 });
   try {
