@@ -17,6 +17,7 @@ export {
   payloadLimit,
   redactUrl,
 } from "./connection.js";
+export { DEAD_LETTER_HEADERS, type DeadLetter, deadLetter } from "./dead-letter.js";
 export { type DrainRequest, publishDrain } from "./drain.js";
 export {
   type ElectionResponder,
@@ -35,6 +36,9 @@ export {
   bindCluster,
   type Cluster,
   CONSUME_EXPIRES_MS,
+  DEAD_LETTER_MAX_AGE_MS,
+  DEAD_LETTER_MAX_BYTES,
+  DEAD_LETTER_MAX_MSGS,
   ensureDurable,
   ensureRegistryConsumer,
   type JetStreamClient,
@@ -44,6 +48,7 @@ export {
   type KV,
   type KvEntry,
   type KvWatchEntry,
+  MAX_DELIVER,
   type ProvisionOptions,
   provisionCluster,
 } from "./provision.js";

@@ -45,6 +45,11 @@ export interface Cluster {
 
 const NS = 1_000_000;
 
+/** What the DEAD_LETTERS stream keeps at most: a week, 10,000 messages, 64 MiB (the oldest go first). */
+export const DEAD_LETTER_MAX_AGE_MS = 7 * 86_400_000;
+export const DEAD_LETTER_MAX_MSGS = 10_000;
+export const DEAD_LETTER_MAX_BYTES = 64 * 1024 * 1024;
+
 /**
  * How long provisioning keeps asking while NATS answers with timeouts. Creating a replicated
  * stream, bucket or consumer elects a new raft group: on a busy NATS cluster that takes longer
@@ -242,7 +247,17 @@ async function ensureKvOnce(
  */
 export const CONSUME_EXPIRES_MS = 5000;
 
-/** A durable pull consumer with explicit acks (optionally filtered to one subject). Safe to race. */
+/**
+ * How many times a durable consumer delivers one message at most. Without a limit, a message its
+ * handler fails on every time (a poison message) is delivered again forever. A handler gives up
+ * on the last delivery (see `deadLetter`); the server then delivers it no more.
+ */
+export const MAX_DELIVER = 100;
+
+/**
+ * A durable pull consumer with explicit acks (optionally filtered to one subject), delivering a
+ * message at most MAX_DELIVER times; an existing one is brought to that limit. Safe to race.
+ */
 export function ensureDurable(
   jsm: JetStreamManager,
   stream: string,
@@ -258,12 +273,18 @@ async function ensureDurableOnce(
   consumer: string,
   filter?: string,
 ): Promise<void> {
-  const exists = () =>
+  const info = () =>
     jsm.consumers.info(stream, consumer).then(
-      () => true,
-      (err) => (isNotFound(err) ? false : Promise.reject(err)),
+      (i) => i,
+      (err) => (isNotFound(err) ? undefined : Promise.reject(err)),
     );
-  if (await exists()) return;
+  const found = await info();
+  if (found) {
+    // Made before there was a limit (max_deliver -1): a poison message there loops forever.
+    if (found.config.max_deliver !== MAX_DELIVER)
+      await jsm.consumers.update(stream, consumer, { max_deliver: MAX_DELIVER });
+    return;
+  }
   try {
     await jsm.consumers.add(stream, {
       durable_name: consumer,
@@ -271,10 +292,11 @@ async function ensureDurableOnce(
       deliver_policy: DeliverPolicy.All,
       ack_wait: 30_000 * NS,
       max_ack_pending: 10_000,
+      max_deliver: MAX_DELIVER,
       ...(filter ? { filter_subject: filter } : {}),
     });
   } catch (err) {
-    if (!(await exists())) throw err;
+    if (!(await info())) throw err;
   }
 }
 
@@ -352,6 +374,22 @@ export async function provisionCluster(
       storage: StorageType.File,
       // An order nobody took within an hour is stale: the scheduler has long moved the task on.
       max_age: 3_600_000 * NS,
+      ...copies,
+    },
+    log,
+  );
+  await ensureStream(
+    jsm,
+    {
+      name: names.streams.deadLetters,
+      subjects: [names.subjects.deadLettersAll],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      // For an operator to look into, not to keep: a week, and bounded in count and size.
+      max_age: DEAD_LETTER_MAX_AGE_MS * NS,
+      max_msgs: DEAD_LETTER_MAX_MSGS,
+      max_bytes: DEAD_LETTER_MAX_BYTES,
       ...copies,
     },
     log,

@@ -1,3 +1,4 @@
+import { AckPolicy } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { silentLogger } from "@openclaw/log";
 import { NodeHeartbeat, names, OcError } from "@openclaw/protocol";
@@ -8,7 +9,9 @@ import {
   connectBus,
   decode,
   encode,
+  ensureDurable,
   LeaderLease,
+  MAX_DELIVER,
   type NatsConnection,
   provisionCluster,
   readAll,
@@ -38,6 +41,17 @@ describe("codec", () => {
     const bad = decode(NodeHeartbeat, encode({ v: 1, node_id: "a.b" }));
     expect(bad.ok).toBe(false);
     expect(!bad.ok && bad.error).toContain("node_id");
+  });
+});
+
+describe("codec: encode", () => {
+  // Reproduction: a payload nested 10,000 deep made JSON.stringify throw a RangeError that a
+  // consumer took for a passing fault and retried on every delivery.
+  it("throws OC-2002 (bad input) for a value JSON cannot hold", () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = { a: deep };
+    expect(() => encode(deep)).toThrow(expect.objectContaining({ code: "OC-2002" }));
+    expect(() => encode({ n: 1n })).toThrow(OcError);
   });
 });
 
@@ -71,6 +85,29 @@ describe("provisionCluster", () => {
     // A later provision with a new events max age updates the stream in place.
     await provisionCluster(nc, n, { ...opts, eventsMaxAgeMs: 120_000 });
     expect((await c.jsm.streams.info(n.streams.events)).config.max_age).toBe(120_000 * 1_000_000);
+  });
+});
+
+describe("durable consumers", () => {
+  // Reproduction: the scheduler's inbox consumer had max_deliver -1, so a message its handler
+  // failed on every time was delivered again forever.
+  it("deliver a message at most MAX_DELIVER times, and an existing consumer without a limit is given it", async () => {
+    const n = names(uniquePrefix());
+    const cluster = await provisionCluster(nc, n, { eventsMaxAgeMs: 60_000, leaseTtlMs: 5000 });
+    const { jsm } = cluster;
+    const sched = await jsm.consumers.info(n.streams.sched, n.consumers.scheduler);
+    expect(sched.config.max_deliver).toBe(MAX_DELIVER);
+    await jsm.consumers.add(n.streams.dispatch, {
+      durable_name: "node-old",
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: n.subjects.dispatch("old"),
+    });
+    expect((await jsm.consumers.info(n.streams.dispatch, "node-old")).config.max_deliver).toBe(-1);
+    await ensureDurable(jsm, n.streams.dispatch, "node-old", n.subjects.dispatch("old"));
+    expect((await jsm.consumers.info(n.streams.dispatch, "node-old")).config.max_deliver).toBe(MAX_DELIVER);
+    const dead = await jsm.streams.info(n.streams.deadLetters);
+    expect(dead.config.subjects).toEqual([n.subjects.deadLettersAll]);
+    expect(dead.config.max_msgs).toBeGreaterThan(0);
   });
 });
 

@@ -14,30 +14,58 @@ import {
 export interface InboxMsg {
   readonly seq: number;
   readonly subject: string;
+  /** The bytes of the message as published (for a batch entry: the whole batch). */
+  readonly data: Uint8Array;
+  /** Which delivery of the message this is (1 for the first). */
+  readonly deliveries: number;
+  /** For a batch entry: which one (0-based). */
+  readonly entry?: number;
   ack(): void;
   nak(millis?: number): void;
+  /**
+   * Given up on for good (bad input, or failing on its last delivery): a message is terminated,
+   * never delivered again; a batch entry counts as done, so the batch's other entries still are.
+   */
+  term(): void;
+}
+
+function whole(m: JsMsg): InboxMsg {
+  return {
+    seq: m.seq,
+    subject: m.subject,
+    data: m.data,
+    deliveries: m.info.deliveryCount,
+    ack: () => m.ack(),
+    nak: (millis?: number) => m.nak(millis),
+    term: () => m.term(),
+  };
 }
 
 /**
  * The entries of one batch message: the message is acknowledged once every entry is, and
  * delivered again (all of it) if any entry fails; entries handled before are then found done.
  */
-function shareMessage(m: JsMsg, parts: number): InboxMsg {
+function shareMessage(m: JsMsg, parts: number): (entry: number) => InboxMsg {
   let left = parts;
   let failed = false;
-  return {
+  const ack = () => {
+    left -= 1;
+    if (left === 0 && !failed) m.ack();
+  };
+  return (entry) => ({
     seq: m.seq,
     subject: m.subject,
-    ack() {
-      left -= 1;
-      if (left === 0 && !failed) m.ack();
-    },
+    data: m.data,
+    deliveries: m.info.deliveryCount,
+    entry,
+    ack,
     nak(millis?: number) {
       if (failed) return;
       failed = true;
       m.nak(millis);
     },
-  };
+    term: ack,
+  });
 }
 
 /** An inbox message, validated, with the task it is about. */
@@ -58,23 +86,23 @@ export type Inbound = { m: InboxMsg } & (
 export function parseInbound(names: Names, m: JsMsg): Inbound[] {
   if (m.subject === names.subjects.schedSubmitBatch) {
     const d = decode(TaskSubmitBatch, m.data);
-    if (!d.ok) return [{ m, ok: false, error: d.error }];
+    if (!d.ok) return [{ m: whole(m), ok: false, error: d.error }];
     const shared = shareMessage(m, d.value.submissions.length);
-    return d.value.submissions.map((entry): Inbound => {
+    return d.value.submissions.map((entry, i): Inbound => {
       const e = TaskSubmit.safeParse(entry);
       return e.success
-        ? { m: shared, ok: true, kind: "submit", value: e.data, taskId: e.data.task.task_id }
+        ? { m: shared(i), ok: true, kind: "submit", value: e.data, taskId: e.data.task.task_id }
         : {
-            m: shared,
+            m: shared(i),
             ok: false,
-            error: formatIssues(fieldIssues(e.error)),
+            error: `submission ${i} of the batch: ${formatIssues(fieldIssues(e.error))}`,
           };
     });
   }
-  return [parseOne(names, m)];
+  return [parseOne(names, whole(m))];
 }
 
-function parseOne(names: Names, m: JsMsg): Inbound {
+function parseOne(names: Names, m: InboxMsg): Inbound {
   const s = names.subjects;
   if (m.subject === s.schedSubmit) {
     const d = decode(TaskSubmit, m.data);

@@ -1,15 +1,18 @@
 import {
   CONSUME_EXPIRES_MS,
+  deadLetter,
   decode,
   encode,
   ensureDurable,
   errorMessage,
   isCasConflict,
   type JsMsg,
+  MAX_DELIVER,
   readAll,
   type ServiceContext,
 } from "@openclaw/bus";
 import {
+  isOcError,
   isTerminal,
   type TaskCancel,
   TaskRecord,
@@ -365,29 +368,67 @@ export class LeaderState {
   /** @param outcomeFollows a `started` report whose attempt's outcome is next in the batch */
   async #handle(inbound: Inbound, outcomeFollows = false): Promise<void> {
     const { m } = inbound;
+    if (!inbound.ok) {
+      await this.#giveUp(m, "invalid", inbound.error);
+      schedulerMetrics.inbox.inc({ kind: "invalid" });
+      this.#handledSeq = Math.max(this.#handledSeq, m.seq);
+      return;
+    }
     try {
-      if (!inbound.ok) this.#drop(m, inbound.error);
-      else if (inbound.kind === "submit") await this.#onSubmit(inbound.value);
+      if (inbound.kind === "submit") await this.#onSubmit(inbound.value);
       else if (inbound.kind === "cancel") await this.#onCancel(inbound.value);
       else if (inbound.kind === "retry") await this.#onRetry(inbound.value);
       else await this.#onReport(inbound.value, outcomeFollows);
       m.ack();
-      schedulerMetrics.inbox.inc({ kind: inbound.ok ? inbound.kind : "invalid" });
+      schedulerMetrics.inbox.inc({ kind: inbound.kind });
       this.#handledSeq = Math.max(this.#handledSeq, m.seq);
     } catch (err) {
+      // Bad input (a value that cannot be encoded) fails the same way on every delivery; anything
+      // failing on the last one (MAX_DELIVER) would never be delivered again: give both up.
+      const bad = isOcError(err) && err.code === "OC-2002";
+      if (bad || m.deliveries >= MAX_DELIVER) {
+        await this.#giveUp(m, bad ? "unencodable" : "failing", errorMessage(err));
+        this.#handledSeq = Math.max(this.#handledSeq, m.seq);
+        return;
+      }
       this.#ctx.log.error(
-        { subject: m.subject, error: errorMessage(err), error_code: "OC-5000" },
+        { subject: m.subject, error: errorMessage(err), error_code: "OC-5000", deliveries: m.deliveries },
         "scheduler message failed; will retry",
       );
-      m.nak(1000);
+      // 1 s, doubling to 30 s: MAX_DELIVER deliveries ride out a long outage before it is given up.
+      m.nak(Math.min(1000 * 2 ** Math.min(m.deliveries - 1, 5), 30_000));
     }
   }
 
-  #drop(m: InboxMsg, error: string): void {
-    this.#ctx.log.warn(
-      { subject: m.subject, error_code: "OC-2002", error },
-      "invalid scheduler message dropped",
+  /**
+   * Gives a message up for good: logged, counted, copied to the dead letters (for an operator:
+   * `GET /api/v1/cluster/dead-letters`) and terminated, so it is never delivered again.
+   */
+  async #giveUp(m: InboxMsg, why: "invalid" | "unencodable" | "failing", error: string): Promise<void> {
+    const { log, cluster } = this.#ctx;
+    const reason =
+      m.entry === undefined || why === "invalid" ? error : `submission ${m.entry} of the batch: ${error}`;
+    log.warn(
+      {
+        subject: m.subject,
+        error_code: why === "failing" ? "OC-5000" : "OC-2002",
+        error: reason,
+        deliveries: m.deliveries,
+      },
+      why === "failing"
+        ? "scheduler message failed on every delivery; given up and kept as a dead letter"
+        : "invalid scheduler message dropped; kept as a dead letter",
     );
+    schedulerMetrics.deadLetters.inc({ why });
+    const kept = await deadLetter(cluster, {
+      source: "scheduler",
+      subject: m.subject,
+      reason: `${why}: ${reason}`,
+      data: m.data,
+      deliveries: m.deliveries,
+    });
+    if (!kept) log.warn({ subject: m.subject }, "could not keep a dead-letter copy of a scheduler message");
+    m.term();
   }
 
   /**

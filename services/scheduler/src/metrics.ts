@@ -20,4 +20,9 @@ export const schedulerMetrics = {
     "A placement round: every decision it made and their record writes and dispatches",
   ),
   inbox: counter("openclaw_scheduler_inbox_messages_total", "Inbox messages handled, by kind", ["kind"]),
+  deadLetters: counter(
+    "openclaw_scheduler_dead_letters_total",
+    "Inbox messages given up and kept as dead letters, by why: invalid, unencodable, failing (on every delivery)",
+    ["why"],
+  ),
 };

@@ -6,7 +6,15 @@ import { parseInbound } from "../src/inbox.js";
 const n = names("oc");
 
 function msg(subject: string, body: unknown): JsMsg {
-  return { subject, data: encode(body), seq: 1, ack() {}, nak() {} } as unknown as JsMsg;
+  return {
+    subject,
+    data: encode(body),
+    seq: 1,
+    info: { deliveryCount: 1 },
+    ack() {},
+    nak() {},
+    term() {},
+  } as unknown as JsMsg;
 }
 
 const started = (taskId: string) => ({
