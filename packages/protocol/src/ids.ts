@@ -30,7 +30,31 @@ export const Token = z.string().superRefine((value, ctx) => {
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 
-export const NodeId = Token.describe("node id");
+/**
+ * Node ids that would shadow a literal route segment under `/api/v1/nodes/`
+ * (`GET /api/v1/nodes/online`, `GET /api/v1/nodes/skills/:skill`): a node with such an id could
+ * never be read, drained or followed by id. Keep in step with the coordinator's node routes.
+ */
+export const RESERVED_NODE_IDS: readonly string[] = ["online", "skills"];
+
+/** Explains why a string is not a valid node id (not a token, or a reserved word), or undefined. */
+export function nodeIdProblem(value: string): string | undefined {
+  const problem = tokenProblem(value);
+  if (problem) return problem;
+  if (RESERVED_NODE_IDS.includes(value.toLowerCase())) {
+    return `is reserved: /api/v1/nodes/${value.toLowerCase()} is an API route, so a node with this id could not be read by id; reserved node ids: ${RESERVED_NODE_IDS.join(", ")}`;
+  }
+  return undefined;
+}
+
+/** A node id: a subject token that is not one of RESERVED_NODE_IDS. */
+export const NodeId = z
+  .string()
+  .superRefine((value, ctx) => {
+    const problem = nodeIdProblem(value);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  })
+  .describe("node id");
 export type NodeId = z.infer<typeof NodeId>;
 
 export const SkillName = Token.describe("skill name");

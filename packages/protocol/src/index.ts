@@ -25,7 +25,17 @@ export {
   NodeSuspect,
   NodeUpdated,
 } from "./events.js";
-export { isToken, NodeId, SkillName, TOKEN_PATTERN, TOKEN_RULE, Token, tokenProblem } from "./ids.js";
+export {
+  isToken,
+  NodeId,
+  nodeIdProblem,
+  RESERVED_NODE_IDS,
+  SkillName,
+  TOKEN_PATTERN,
+  TOKEN_RULE,
+  Token,
+  tokenProblem,
+} from "./ids.js";
 export { type FieldIssue, fieldIssues, formatIssues } from "./issues.js";
 export {
   BoundedJson,

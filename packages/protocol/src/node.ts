@@ -29,7 +29,23 @@ export const NodeDescriptor = z.strictObject({
   heartbeat_interval_ms: z.number().int().positive(),
   labels: z.record(LabelKey, LabelValue),
   zone: z.string().max(64).nullable(),
-  skills: z.array(SkillInfo).max(1000),
+  /** Each name once: two entries of one name would leave which one runs to chance. */
+  skills: z
+    .array(SkillInfo)
+    .max(1000)
+    .superRefine((skills, ctx) => {
+      const first = new Map<string, number>();
+      skills.forEach((skill, i) => {
+        const at = first.get(skill.name);
+        if (at === undefined) first.set(skill.name, i);
+        else
+          ctx.addIssue({
+            code: "custom",
+            path: [i, "name"],
+            message: `skill '${skill.name}' is listed twice (entries ${at} and ${i}); each skill name may appear once`,
+          });
+      });
+    }),
   agent_version: z.string().max(64),
   started_at: z.iso.datetime(),
 });

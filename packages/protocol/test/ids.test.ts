@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { isToken, NodeId, names, OcError, tokenProblem } from "../src/index.js";
+import {
+  isToken,
+  NodeId,
+  names,
+  nodeIdProblem,
+  OcError,
+  RESERVED_NODE_IDS,
+  tokenProblem,
+} from "../src/index.js";
 
 describe("subject tokens", () => {
   it.each(["worker-001", "mac_worker_1", "A", "x".repeat(64)])("accepts %s", (id) => {
@@ -21,6 +29,26 @@ describe("subject tokens", () => {
     expect(tokenProblem(id)).toContain(why);
     const parsed = NodeId.safeParse(id);
     expect(parsed.success).toBe(false);
+  });
+});
+
+describe("node ids", () => {
+  // Hardening item 11: node ids 'online' and 'skills' were accepted, but GET /api/v1/nodes/online
+  // and /api/v1/nodes/skills/:skill answer for those paths, so such a node could not be read by id.
+  it.each(["online", "skills", "ONLINE"])("refuses the reserved id %j and says why", (id) => {
+    expect(isToken(id)).toBe(true);
+    const problem = nodeIdProblem(id);
+    expect(problem).toMatch(/^is reserved: \/api\/v1\/nodes\/(online|skills) is an API route/);
+    expect(problem).toContain(`reserved node ids: ${RESERVED_NODE_IDS.join(", ")}`);
+    const parsed = NodeId.safeParse(id);
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.message).toBe(problem);
+  });
+
+  it("accepts ids that only contain a reserved word", () => {
+    for (const id of ["online-1", "skills_box", "node-online"])
+      expect(NodeId.safeParse(id).success).toBe(true);
+    expect(nodeIdProblem("a.b")).toBe(tokenProblem("a.b"));
   });
 });
 

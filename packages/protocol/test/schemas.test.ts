@@ -31,6 +31,41 @@ describe("node messages", () => {
     expect(JSON.stringify(parsed.error?.issues[0]?.path)).toContain("skills");
   });
 
+  // Hardening item 11: a register message listing skill 'echo' twice was accepted, leaving which
+  // entry counts to chance.
+  it("rejects a registration that lists one skill name twice, naming the entry", () => {
+    const echo = { name: "echo", version: "1.0.0", description: "echo" };
+    const other = { name: "sleep", version: null, description: "" };
+    const msg = {
+      ...envelope(sender),
+      node: { ...descriptor, skills: [echo, other, { ...echo, version: "2.0.0" }] },
+    };
+    const parsed = NodeRegister.safeParse(msg);
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues).toHaveLength(1);
+    expect(parsed.error?.issues[0]?.path).toEqual(["node", "skills", 2, "name"]);
+    expect(parsed.error?.issues[0]?.message).toBe(
+      "skill 'echo' is listed twice (entries 0 and 2); each skill name may appear once",
+    );
+  });
+
+  // Hardening item 11: a worker registering as 'online' or 'skills' was accepted, though
+  // GET /api/v1/nodes/online and /api/v1/nodes/skills/:skill shadow /api/v1/nodes/:id for it.
+  it.each(["online", "skills", "Online"])("rejects a registration under the reserved node id %j", (id) => {
+    const msg = { ...envelope(sender), node: { ...descriptor, node_id: id } };
+    const parsed = NodeRegister.safeParse(msg);
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.path).toEqual(["node", "node_id"]);
+    expect(parsed.error?.issues[0]?.message).toContain("is reserved");
+    const hb = {
+      ...envelope(sender),
+      node_id: id,
+      session: "s-1",
+      load: { cpu_usage: 1, memory_usage: 1, disk_usage: 1, running_tasks: 0, running_task_ids: [] },
+    };
+    expect(NodeHeartbeat.safeParse(hb).success).toBe(false);
+  });
+
   it("rejects out-of-range load", () => {
     const hb = {
       ...envelope(sender),

@@ -186,6 +186,19 @@ describe("coordinator HTTP API", () => {
     },
   );
 
+  // Hardening item 11: a node could register as 'online' (or 'skills'), which the literal routes
+  // /api/v1/nodes/online and /api/v1/nodes/skills/:skill shadow; such an id is refused everywhere.
+  it("rejects the reserved node id 'online' with 400, saying it is reserved", async () => {
+    for (const suffix of ["/health", "/events"]) {
+      const res = await get(`/api/v1/nodes/online${suffix}`);
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ code: "OC-4001", field: "id" });
+      expect(res.body.message).toMatch(
+        /^node id 'online' is reserved: \/api\/v1\/nodes\/online is an API route/,
+      );
+    }
+  });
+
   it("GET /api/v1/nodes/:id/health answers the node's health with every field", async () => {
     const { status, body } = await get("/api/v1/nodes/w1/health");
     expect(status).toBe(200);

@@ -1,5 +1,5 @@
 import { decode, publishDrain } from "@openclaw/bus";
-import { DURATION_RULE, NodeRecord, parseDuration, tokenProblem } from "@openclaw/protocol";
+import { DURATION_RULE, NodeRecord, nodeIdProblem, parseDuration } from "@openclaw/protocol";
 import type { Command } from "commander";
 import { type ConnectOptions, connectFlags, withCluster } from "./connect.js";
 import { EXIT } from "./service.js";
@@ -20,7 +20,7 @@ function usage(command: string, message: string): never {
  * or work again. With --wait, drain returns once the node runs nothing.
  */
 function drainCommand(command: "drain" | "undrain", nodeId: string, o: DrainOptions): Promise<void> {
-  const problem = tokenProblem(nodeId);
+  const problem = nodeIdProblem(nodeId);
   if (problem) usage(command, `node id '${nodeId}' ${problem}`);
   const timeoutMs = parseDuration(o.timeout ?? "10m");
   if (timeoutMs === undefined || timeoutMs <= 0)

@@ -1,4 +1,4 @@
-import { HealthState, LeaderRole, tokenProblem } from "@openclaw/protocol";
+import { HealthState, LeaderRole, nodeIdProblem, tokenProblem } from "@openclaw/protocol";
 import { z } from "zod";
 import { NODE_STATUSES } from "../status.js";
 
@@ -24,7 +24,13 @@ function statusQuery<const T extends readonly [string, ...string[]]>(values: T) 
 
 export const LIMIT_RULE = { error: "limit must be a whole number from 1 to 1000" };
 
-export const NodeIdParams = z.object({ id: tokenParam("node id") });
+/** A node id in a path: a token, and not a word the node routes use (`online`, `skills`). */
+export const NodeIdParams = z.object({
+  id: z.string().superRefine((value, ctx) => {
+    const problem = nodeIdProblem(value);
+    if (problem) ctx.addIssue({ code: "custom", message: `node id '${shown(value)}' ${problem}` });
+  }),
+});
 export const SkillParams = z.object({ skill: tokenParam("skill") });
 /** Optional paging of node lists (the dashboard's); without it, every node (seed 004). */
 const NodePage = {
