@@ -62,6 +62,7 @@ export const SETTING_SOURCES: SettingSource[] = [
   { path: "worker.zone", env: "OPENCLAW_ZONE", flag: "--zone" },
   { path: "worker.advertise_ip", env: "OPENCLAW_ADVERTISE_IP", flag: "--advertise-ip" },
   { path: "worker.allowed_commands", env: "OPENCLAW_ALLOWED_COMMANDS" },
+  { path: "worker.skill_env", env: "OPENCLAW_SKILL_ENV" },
   { path: "worker.drain_timeout", env: "OPENCLAW_DRAIN_TIMEOUT", flag: "--drain-timeout" },
   { path: "worker.skill_threads", env: "OPENCLAW_SKILL_THREADS", flag: "--skill-threads" },
   { path: "communication.nats_url", env: "NATS_URL", flag: "--nats-url" },

@@ -404,6 +404,7 @@ export class Executor {
           modules: this.#modules,
           maxResultBytes,
           killGraceMs: this.#o.killGraceMs ?? 3000,
+          skillEnv: ctx.config.worker.skill_env,
         });
         a.finished = true;
         // A skill that ignored its abort writes nothing more; writes in flight land before the

@@ -94,6 +94,36 @@ describe("running skills", () => {
     expect(w.lines.some((l) => l.task_id === id && l.stderr === "an ordinary log line")).toBe(true);
   });
 
+  // Hardening item 9: a command skill saw NATS_URL with its credentials and every variable of the
+  // worker's environment (OPENCLAW_API_KEYS from a shared systemd environment file included).
+  it("gives a command skill only worker.skill_env's variables (default), not the worker's secrets", async () => {
+    const secrets = {
+      OPENCLAW_API_KEYS: "k-0123456789abcdef0123456789",
+      NATS_URL: "nats://alice:s3cret@127.0.0.1:4222",
+      NATS_PASSWORD: "s3cret",
+    };
+    const saved = Object.fromEntries(Object.keys(secrets).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, secrets);
+    try {
+      const id = await run("env-dump", null);
+      const done = await sched.outcome(id);
+      expect(done.kind).toBe("succeeded");
+      const env = (done.kind === "succeeded" ? done.result : {}) as Record<string, string>;
+      expect(env).toMatchObject({ OPENCLAW_TASK_ID: id, OPENCLAW_ATTEMPT: "1", PATH: process.env.PATH });
+      const allowed =
+        /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LC_.*|TZ|TMPDIR|OPENCLAW_TASK_ID|OPENCLAW_ATTEMPT)$/;
+      const extra = Object.keys(env).filter((k) => !allowed.test(k));
+      expect(extra).toEqual([]);
+      expect(JSON.stringify(env)).not.toContain("s3cret");
+      expect(JSON.stringify(env)).not.toContain("k-0123456789");
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
   it("throttles progress to a few events a second, always sending 100", async () => {
     const id = await run("chatty", null);
     await sched.outcome(id);

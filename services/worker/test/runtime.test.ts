@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { runCommand } from "../src/runtime/command-runner.js";
 import { checkResult, thrown } from "../src/runtime/outcome.js";
 import { resolveRun } from "../src/runtime/resolve.js";
+import { commandEnv, withoutUserinfo } from "../src/runtime/run-skill.js";
 
 function folder(files: Record<string, string>, executable: string[] = []): string {
   const dir = mkdtempSync(join(tmpdir(), "oc-run-"));
@@ -74,6 +75,46 @@ describe("outcomes", () => {
     expect(checkResult(undefined, 10)).toEqual({ ok: true, result: null });
     expect(checkResult({ a: 1n }, 100)).toMatchObject({ error: { code: "OC-6003" } });
     expect(checkResult("x".repeat(20), 10)).toMatchObject({ error: { code: "OC-6007" } });
+  });
+});
+
+// Hardening item 9: a command skill saw NATS_URL with credentials in its userinfo and everything
+// in the worker's environment (OPENCLAW_API_KEYS from a shared systemd environment file).
+describe("a command skill's environment", () => {
+  const worker = {
+    PATH: "/usr/bin:/bin",
+    HOME: "/home/oc",
+    LANG: "C.UTF-8",
+    LC_TIME: "de_DE.UTF-8",
+    OPENCLAW_API_KEYS: "k-0123456789abcdef0123456789",
+    NATS_URL: "nats://alice:s3cret@nats-1:4222,tls://bob:pw@nats-2:4222,nats-3:4222",
+    NATS_USER: "alice",
+    NATS_PASSWORD: "s3cret",
+    NATS_TOKEN: "t0ken",
+    AWS_SECRET_ACCESS_KEY: "aws",
+  };
+  const ctx = { taskId: "t-1", attempt: 2 };
+
+  it("holds only the listed variables (and prefixes), plus the task id and attempt", () => {
+    const env = commandEnv(ctx, ["PATH", "HOME", "LC_*", "TZ"], worker);
+    expect(env).toEqual({
+      PATH: "/usr/bin:/bin",
+      HOME: "/home/oc",
+      LC_TIME: "de_DE.UTF-8",
+      OPENCLAW_TASK_ID: "t-1",
+      OPENCLAW_ATTEMPT: "2",
+    });
+  });
+
+  it("never passes NATS credentials, even when listed, and strips them from a listed NATS_URL", () => {
+    const env = commandEnv(ctx, ["NATS_*", "OPENCLAW_TASK_ID"], worker);
+    expect(env).toEqual({
+      NATS_URL: "nats://nats-1:4222,tls://nats-2:4222,nats-3:4222",
+      OPENCLAW_TASK_ID: "t-1",
+      OPENCLAW_ATTEMPT: "2",
+    });
+    expect(withoutUserinfo("user:pw@host:4222")).toBe("host:4222");
+    expect(withoutUserinfo("nats://host:4222")).toBe("nats://host:4222");
   });
 });
 

@@ -33,6 +33,8 @@ export interface RunOnceHooks {
   maxResultBytes?: number;
   /** After SIGTERM, how long a command gets before SIGKILL. @default 3000 */
   killGraceMs?: number;
+  /** The environment variables a command skill sees. @default worker.skill_env's default */
+  skillEnv?: readonly string[];
 }
 
 export interface RunOnceResult {
@@ -98,7 +100,14 @@ export async function runSkillOnce(
   let outcome: Outcome;
   try {
     const how = await resolveRun(skill.name, location);
-    outcome = await runSkill({ how, ctx, modules, maxResultBytes, killGraceMs: hooks.killGraceMs ?? 3000 });
+    outcome = await runSkill({
+      how,
+      ctx,
+      modules,
+      maxResultBytes,
+      killGraceMs: hooks.killGraceMs ?? 3000,
+      skillEnv: hooks.skillEnv ?? defaults.worker.skill_env,
+    });
   } catch (err) {
     outcome = failure("OC-5000", `running the skill failed: ${(err as Error).message}`, true);
   } finally {

@@ -14,14 +14,43 @@ export interface RunSkillOptions {
   maxResultBytes: number;
   /** After SIGTERM, how long a command gets before SIGKILL. */
   killGraceMs: number;
+  /**
+   * `worker.skill_env`: the worker's environment variables a command skill sees (names, or a
+   * prefix ending in `*`).
+   */
+  skillEnv: readonly string[];
 }
 
-/** Credentials of the worker's own NATS connection stay out of a command's environment. */
-const HIDDEN_ENV = ["NATS_USER", "NATS_PASSWORD", "NATS_TOKEN"];
+/** Credentials of the worker's own NATS connection never reach a command, even when listed. */
+const HIDDEN_ENV = new Set(["NATS_USER", "NATS_PASSWORD", "NATS_TOKEN"]);
 
-function commandEnv(ctx: SkillContext): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of HIDDEN_ENV) delete env[k];
+/** A NATS URL list without credentials: `nats://user:pass@host:4222` → `nats://host:4222`. */
+export function withoutUserinfo(urls: string): string {
+  return urls
+    .split(",")
+    .map((u) => u.replace(/^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?)[^@/\s]*@/, "$1"))
+    .join(",");
+}
+
+/**
+ * A command skill's environment: only the worker's variables that `worker.skill_env` names
+ * (hardening item 9: commands saw everything, `OPENCLAW_API_KEYS` from a shared systemd
+ * environment file included), NATS credentials never and NATS_URL without its userinfo, plus
+ * OPENCLAW_TASK_ID and OPENCLAW_ATTEMPT.
+ */
+export function commandEnv(
+  ctx: Pick<SkillContext, "taskId" | "attempt">,
+  allow: readonly string[],
+  from: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  const names = new Set(allow.filter((a) => !a.endsWith("*")));
+  const prefixes = allow.filter((a) => a.endsWith("*")).map((a) => a.slice(0, -1));
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(from)) {
+    if (v === undefined || HIDDEN_ENV.has(k)) continue;
+    if (names.has(k) || prefixes.some((p) => k.startsWith(p)))
+      env[k] = k === "NATS_URL" ? withoutUserinfo(v) : v;
+  }
   env.OPENCLAW_TASK_ID = ctx.taskId;
   env.OPENCLAW_ATTEMPT = String(ctx.attempt);
   return env;
@@ -48,7 +77,7 @@ export function runSkill(o: RunSkillOptions): Promise<Outcome> {
           payload: ctx.payload ?? null,
           checkpoint: ctx.lastCheckpoint ?? null,
         },
-        env: commandEnv(ctx),
+        env: commandEnv(ctx, o.skillEnv),
         signal: ctx.signal,
         maxStdoutBytes: o.maxResultBytes,
         killGraceMs: o.killGraceMs,
