@@ -1,6 +1,6 @@
 import { decode, encode, type KV } from "@openclaw/bus";
 import type { Logger } from "@openclaw/log";
-import { type BreakerRecord, BreakerRecord as BreakerRecordSchema } from "@openclaw/protocol";
+import { type BreakerRecord, BreakerRecord as BreakerRecordSchema, type TaskError } from "@openclaw/protocol";
 
 export interface BreakerSettings {
   /** Failed attempts in a row that open a breaker; 0 turns breakers off. */
@@ -28,6 +28,41 @@ function closed(nodeId: string, now: number): BreakerRecord {
     last_error: null,
     updated_at: iso(now),
   };
+}
+
+/**
+ * Errors a worker reports that say its node is at fault, whatever the task: OC-6006 (it was sent a
+ * skill it announced but no longer has) and OC-5000 (the worker itself failed around the skill).
+ */
+const NODE_FAULT_CODES: ReadonlySet<string> = new Set(["OC-6006", "OC-5000"]);
+
+/**
+ * Whether a failed attempt the worker reported counts against its node: its breaker and its
+ * success rate for the adaptive strategy. The rule (docs/reliability.md, "A node's tasks keep
+ * failing"): only what the node caused counts, never what the task's input can cause, so that
+ * whoever may submit cannot take nodes out of service (hardening item 7: five tasks of the `shell`
+ * skill with a command not on the allow-list put a node in `error` for 60 s).
+ *
+ * - Never: `retryable: false` (the skill says the input is at fault), and whatever the skill's own
+ *   code decides with the input: OC-6001 thrown (a TypeError on a malformed payload is retryable
+ *   by default), OC-6002 non-zero exit, OC-6003 bad output, OC-6007 result too large, OC-6004 a
+ *   timeout the worker enforced (the submitter sets the timeout), OC-6008 a skill folder without a
+ *   way to run (the skill's packaging, not the node: its other skills run). A skill that crashes its
+ *   thread is reported as OC-6001 too: a payload can exhaust memory.
+ * - Never: OC-6005 (cancelled on request) and OC-6009 a worker reports (it hands attempts back
+ *   because it stops or drains, or because another attempt brought down the thread they shared).
+ * - Counted: OC-6006 and OC-5000 when retryable. The scheduler also counts, without a report,
+ *   attempts the node accepted and then dropped while alive (not started within
+ *   `scheduler.dispatch_timeout`, no longer listed in its heartbeats, silent long past the
+ *   timeout): see supervision.ts. A node that dies or restarts is not counted: the health monitor
+ *   keeps work off it while it is down, and a restarted worker is a new process.
+ *
+ * This is BullMQ's and Nomad's model: a job's own failure is the job's, retried by its policy
+ * (BullMQ's `UnrecoverableError`, Nomad's restart/reschedule policy), and never makes a worker or
+ * client ineligible; only the node losing work makes it suspect.
+ */
+export function countsAgainstNode(error: TaskError): boolean {
+  return error.retryable && NODE_FAULT_CODES.has(error.code);
 }
 
 /**

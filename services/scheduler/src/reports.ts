@@ -2,6 +2,7 @@ import { encode } from "@openclaw/bus";
 import type { Logger } from "@openclaw/log";
 import type { TaskError, TaskReport } from "@openclaw/protocol";
 import type { Held, TaskBook } from "./book.js";
+import { countsAgainstNode } from "./breaker.js";
 import type { NodeTable } from "./node-table.js";
 import { started, succeeded } from "./records.js";
 
@@ -78,7 +79,8 @@ export async function applyReport(d: ReportDeps, report: TaskReport, outcomeFoll
     await book.takeBack(held, r.error.message || `node ${r.node_id} lost the attempt`, now);
     return;
   }
-  if (r.error.code !== "OC-6005") {
+  // Only a failure the node caused counts against it; one the task's input can cause never does.
+  if (countsAgainstNode(r.error)) {
     d.nodes.recordOutcome(r.node_id, false, r.duration_ms);
     book.breakers.failed(r.node_id, `${r.error.code}: ${r.error.message}`, now);
   }

@@ -120,7 +120,11 @@ export class Supervision {
     const dispatchTimeout = this.#ctx.config.scheduler.dispatch_timeout;
     if (r.status === "scheduled" && r.scheduled_at && Date.parse(r.scheduled_at) + dispatchTimeout < now) {
       return () => {
-        if (node) book.abort(node, r, "not started in time");
+        if (node) {
+          book.abort(node, r, "not started in time");
+          // The node's fault (docs/reliability.md): it was alive and never started it.
+          book.breakers.failed(node, `OC-6009: not started within ${dispatchTimeout} ms`, now);
+        }
         return book.takeBack(
           held,
           `node ${node} did not start the attempt within ${dispatchTimeout} ms`,
@@ -133,6 +137,7 @@ export class Supervision {
     if (r.status === "running" && node && book.checks.unlisted(r, this.#nodes.heartbeat(node))) {
       return () => {
         book.abort(node, r, "not listed in the node's heartbeats");
+        book.breakers.failed(node, "OC-6009: dropped from the node's heartbeats while running", now);
         return book.takeBack(held, `node ${node} stopped listing the attempt in its heartbeats`, now);
       };
     }

@@ -58,7 +58,8 @@ describe("circuit breaker", () => {
   it("opens after failures in a row, keeps work off the node, lets a trial through after the recovery timeout, and closes on its success", async () => {
     const { ctx, node, eventOf } = await setup(settings);
     let healthy = false;
-    const fail: Outcome = { error: { code: "OC-6001", message: "boom", retryable: true } };
+    // A node-caused failure (docs/reliability.md): it announces echo but no longer has it.
+    const fail: Outcome = { error: { code: "OC-6006", message: "boom", retryable: true } };
     const flaky = await node("flaky", { run: async (d) => (healthy ? { result: d.task.payload } : fail) });
     const [a, b] = [once(), once()];
     await submit(ctx, a);
@@ -70,7 +71,7 @@ describe("circuit breaker", () => {
       const r = await breaker(ctx, "flaky");
       return r?.state === "open" ? r : undefined;
     });
-    expect(open).toMatchObject({ failures: 2, last_error: "OC-6001: boom", trial_successes: 0 });
+    expect(open).toMatchObject({ failures: 2, last_error: "OC-6006: boom", trial_successes: 0 });
     expect(Date.parse(open.retry_at ?? "") - Date.parse(open.opened_at ?? "")).toBe(600);
 
     // While open the node gets nothing, and the task says why.
@@ -90,7 +91,7 @@ describe("circuit breaker", () => {
 
   it("a failed trial opens it again for another recovery timeout", async () => {
     const { ctx, node, eventOf } = await setup(settings);
-    const fail: Outcome = { error: { code: "OC-6001", message: "still broken", retryable: true } };
+    const fail: Outcome = { error: { code: "OC-6006", message: "still broken", retryable: true } };
     await node("broken", { run: async () => fail });
     const tasks = [once(), once(), once()];
     for (const t of tasks.slice(0, 2)) await submit(ctx, t);
@@ -105,10 +106,10 @@ describe("circuit breaker", () => {
       const r = await breaker(ctx, "broken");
       return r?.state === "open" && r.opened_at !== first.opened_at ? r : undefined;
     });
-    expect(again.last_error).toBe("OC-6001: still broken");
+    expect(again.last_error).toBe("OC-6006: still broken");
   });
 
-  it("cancellations and lost attempts do not count against the node", async () => {
+  it("a node that never starts the attempts it is sent opens its breaker (OC-6009, the node's fault)", async () => {
     const { ctx, node, eventOf } = await setup({
       ...settings,
       scheduler: { ...settings.scheduler, dispatch_timeout: "300ms" },
@@ -116,10 +117,45 @@ describe("circuit breaker", () => {
     await node("slowpoke", { silent: true, capacity: 3 });
     const tasks = [spec(), spec(), spec()];
     for (const t of tasks) await submit(ctx, t);
-    // Each is dispatched, never started, taken back (lost) again and again.
+    // Each is dispatched, never started, taken back (lost): no attempt of the task is used up.
     for (const t of tasks) await eventOf(t.task_id, "retrying");
-    await ticks(ctx, 3);
-    expect(await breaker(ctx, "slowpoke")).toBeUndefined();
+    const open = await waitFor(async () => {
+      const r = await breaker(ctx, "slowpoke");
+      return r?.state === "open" ? r : undefined;
+    });
+    expect(open.last_error).toMatch(/^OC-6009: not started within 300 ms/);
+  });
+
+  // Hardening item 7: anyone who may submit opened every node's breaker with five tasks failing
+  // on their own input (retryable: false, the shell skill refusing a command not on the allow-list,
+  // a result over tasks.max_result_bytes): each node was in error for 60 s.
+  it("failures the task's input can cause never count against the node, nor do cancellations", async () => {
+    const { ctx, node, events, eventOf } = await setup(settings);
+    const inputCaused: Outcome[] = [
+      { error: { code: "OC-6001", message: "command 'rm' is not allowed on this node", retryable: false } },
+      { error: { code: "OC-6001", message: "TypeError: input.x is undefined", retryable: true } },
+      { error: { code: "OC-6007", message: "the result is 2000000 bytes of JSON", retryable: false } },
+      { error: { code: "OC-6002", message: "exit status 1", retryable: true } },
+      { error: { code: "OC-6003", message: "stdout is not JSON", retryable: false } },
+      { error: { code: "OC-6004", message: "timed out after 10 ms", retryable: true } },
+      { error: { code: "OC-6008", message: "no way to run it", retryable: false } },
+      { error: { code: "OC-6005", message: "cancelled", retryable: false } },
+      { error: { code: "OC-6006", message: "a node-caused code the skill marked final", retryable: false } },
+    ];
+    const tasks = inputCaused.map(() => once());
+    const outcomes = new Map(tasks.map((t, i) => [t.task_id, inputCaused[i] as Outcome]));
+    await node("victim", { run: async (d) => outcomes.get(d.task.task_id) ?? { result: "fine" } });
+    for (const t of tasks) await submit(ctx, t);
+    const ended = (id: string) =>
+      events.some((e) => e.task_id === id && ["failed", "timeout", "cancelled"].includes(e.kind));
+    await waitFor(() => tasks.every((t) => ended(t.task_id)), { timeout: 15_000 });
+    await ticks(ctx, 2);
+    expect(await breaker(ctx, "victim")).toBeUndefined();
+    const ok = { ...once(), payload: "ok" };
+    await submit(ctx, ok);
+    const done = await eventOf(ok.task_id, "completed");
+    expect("task" in done && done.task.attempts.map((x) => x.node_id)).toEqual(["victim"]);
+    expect(await breaker(ctx, "victim")).toBeUndefined();
   });
 });
 
