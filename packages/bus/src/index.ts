@@ -30,6 +30,14 @@ export {
 } from "./election.js";
 export { errorMessage, isCasConflict, isNotFound } from "./errors.js";
 export { publishLeaderElected, publishNodeEvent } from "./events.js";
+export {
+  awaitIdempotentTask,
+  encodeIdempotencyEntry,
+  type IdempotencyEntry,
+  idempotencyEntryKey,
+  idempotencyEntryTask,
+  recordOwnsKey,
+} from "./idempotency.js";
 export { LeaderLease, type LeaderLeaseOptions } from "./lease.js";
 export { type PingAnswer, pingNode, serveNodePing } from "./ping.js";
 export {

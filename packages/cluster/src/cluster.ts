@@ -1,4 +1,4 @@
-import { decode, encode, payloadLimit } from "@openclaw/bus";
+import { awaitIdempotentTask, decode, encode, payloadLimit } from "@openclaw/bus";
 import {
   envelope,
   isOcError,
@@ -47,6 +47,9 @@ const open = new Set<OpenClawCluster>();
 /** Submissions whose stream acks are awaited together by `submitTasks`. */
 const SUBMIT_WINDOW = 1000;
 
+/** How long a submission with an idempotency key waits for the scheduler to say whose the key is. */
+const KEY_WAIT_MS = 30_000;
+
 /**
  * Submissions as stored messages: `TaskSubmitBatch` messages of at most `MAX_SUBMIT_BATCH`
  * entries and about `maxBytes` / 2; a submission larger than that goes alone, as a plain
@@ -87,6 +90,22 @@ function submissionMessages(
   }
   close();
   return out;
+}
+
+/**
+ * The task a stored submission stands for: its own, or, with an idempotency key, the task the
+ * scheduler found the key belongs to (the first submitted with it), once the scheduler has taken
+ * the submission.
+ */
+async function keyedTask(conn: Connection, msg: TaskSubmit): Promise<string> {
+  const { task_id: id, idempotency_key: key } = msg.task;
+  if (key === null) return id;
+  const owner = await awaitIdempotentTask(conn.cluster, key, id, KEY_WAIT_MS);
+  if (owner !== undefined) return owner;
+  throw new OcError(
+    "OC-5004",
+    `task ${id} is stored in the scheduler's inbox, but no scheduler took it within ${KEY_WAIT_MS / 1000} s to say which task its idempotency key belongs to; submitting it again with the same key is safe`,
+  );
 }
 
 /**
@@ -271,8 +290,9 @@ export class OpenClawCluster {
       await Promise.all(out.slice(i, i + window).map((o) => js.publish(o.subject, o.data, { msgID: o.id })));
     }
     if (this.#queueCache) this.#queueCache.pending += messages.length;
+    const ids = await Promise.all(messages.map((msg) => keyedTask(conn, msg)));
     return messages.map((msg, i) => {
-      const job = new Job(conn, msg.task.task_id);
+      const job = new Job(conn, ids[i] ?? msg.task.task_id);
       const onProgress = tasks[i]?.onProgress;
       if (onProgress) job.onProgress(onProgress);
       return job;

@@ -22,6 +22,7 @@ import {
 } from "@openclaw/protocol";
 import { type Held, TaskBook } from "./book.js";
 import { loadBreakers, storeBreakers } from "./breaker.js";
+import { claimBatchKeys, type KeyVerdicts } from "./idempotency.js";
 import { type Inbound, type InboxMsg, outcomeOf, parseInbound } from "./inbox.js";
 import { schedulerMetrics } from "./metrics.js";
 import type { NodeTable } from "./node-table.js";
@@ -324,14 +325,16 @@ export class LeaderState {
     const batch = this.#batch;
     this.#batch = [];
     this.#batchStep = undefined;
+    const inbounds = batch.flatMap((m) => parseInbound(this.#ctx.cluster.names, m));
+    // Idempotency keys first, before anything is held or placed: one key, one task.
+    const keys = await claimBatchKeys(this.#ctx.cluster.kv, inbounds, (id) => this.#book.tasks.has(id));
     const byTask = new Map<string, Inbound[]>();
-    for (const m of batch) {
-      for (const inbound of parseInbound(this.#ctx.cluster.names, m)) {
-        const key = inbound.ok ? inbound.taskId : "";
-        const group = byTask.get(key);
-        if (group) group.push(inbound);
-        else byTask.set(key, [inbound]);
-      }
+    for (const inbound of inbounds) {
+      if (this.#settleKeyed(inbound, keys)) continue;
+      const key = inbound.ok ? inbound.taskId : "";
+      const group = byTask.get(key);
+      if (group) group.push(inbound);
+      else byTask.set(key, [inbound]);
     }
     // A submission alone in the batch for a task nobody holds yet is placed before its record is
     // written, so a task placed at once is written once, as scheduled, instead of pending and then
@@ -355,6 +358,32 @@ export class LeaderState {
     await this.#placer.schedule(() => this.#active());
     // Those it placed are stored (as scheduled); the others are written now, as pending.
     await Promise.all(fresh.map((inbound) => this.#handle(inbound)));
+  }
+
+  /**
+   * A submission whose idempotency key belongs to another task is acknowledged with nothing made
+   * for it (its submitter learns the key's task from the key's entry); one whose key could not be
+   * claimed is delivered again. Says whether `inbound` was settled so.
+   */
+  #settleKeyed(inbound: Inbound, keys: KeyVerdicts): boolean {
+    const owner = keys.duplicates.get(inbound);
+    if (owner !== undefined) {
+      this.#ctx.log.info(
+        { task_id: inbound.ok ? inbound.taskId : undefined, idempotent_task_id: owner },
+        "submission's idempotency key belongs to another task; no task made for it",
+      );
+      inbound.m.ack();
+      schedulerMetrics.inbox.inc({ kind: "submit" });
+      this.#handledSeq = Math.max(this.#handledSeq, inbound.m.seq);
+      return true;
+    }
+    if (!keys.failed.has(inbound)) return false;
+    this.#ctx.log.error(
+      { subject: inbound.m.subject, error: errorMessage(keys.failed.get(inbound)), error_code: "OC-5000" },
+      "claiming a submission's idempotency key failed; will retry",
+    );
+    inbound.m.nak(1000);
+    return true;
   }
 
   /** Holds a new task, not yet written, in the queue. */
