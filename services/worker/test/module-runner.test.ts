@@ -6,6 +6,7 @@ import { waitFor } from "@openclaw/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import type { SkillContext } from "../src/context.js";
 import { ModulePool, type ModulePoolOptions } from "../src/runtime/module-runner.js";
+import { checkResult } from "../src/runtime/outcome.js";
 
 /** A module skill file with `text` as its source. */
 function skill(text: string, name = "index.mjs"): string {
@@ -186,6 +187,53 @@ describe("a module skill in a pooled thread", () => {
     const file = skill(`export const run = () => ({ a: 1, f() {} });`);
     const { ctx } = fakeContext();
     expect(await runModule(file, ctx)).toEqual({ ok: true, result: { a: 1 } });
+  });
+
+  // Reproduction (hardening item 3): a skill returning a value nested 3,000 deep. Its thread's
+  // reply could not be deserialized (a `messageerror`, logged at debug only), the attempt never
+  // settled and held its slot until the task's timeout. Now the result comes back, and the
+  // worker's result check refuses it (OC-6007).
+  it("hands back a result nested thousands of levels deep at once, which the result check refuses", async () => {
+    const file = skill(
+      `export function run() { let v = 1; for (let i = 0; i < 3000; i++) v = { a: v }; return v; }`,
+    );
+    const { ctx } = fakeContext();
+    const out = await runModule(file, ctx);
+    expect(out.ok).toBe(true);
+    expect(checkResult(out.ok ? out.result : null, 1_000_000)).toEqual({
+      ok: false,
+      error: {
+        code: "OC-6007",
+        message: "the result nests deeper than 64 levels of objects and arrays; the limit is 64",
+        retryable: false,
+      },
+    });
+    expect(checkResult({ a: [1, { b: 2 }] }, 100)).toEqual({ ok: true, result: { a: [1, { b: 2 }] } });
+    let deeper: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deeper = [deeper];
+    expect(checkResult(deeper, 1_000_000)).toMatchObject({ ok: false, error: { code: "OC-6007" } });
+  });
+
+  // Reproduction: any message of a skill's thread the worker cannot read (here a log value 3,000
+  // deep) was dropped with a debug line, and the attempt waited for its timeout.
+  it("fails the attempt at once with OC-6010 when a message from its thread cannot be read", async () => {
+    const p = pool();
+    const file = skill(`export async function run(input, ctx) {
+      let v = 1; for (let i = 0; i < 3000; i++) v = { a: v };
+      ctx.log.info({ v }, "deep");
+      await new Promise((r) => setTimeout(r, 60_000));
+      return "too late";
+    }`);
+    const { ctx } = fakeContext();
+    const began = performance.now();
+    const out = await runModule(file, ctx, p);
+    expect(out).toMatchObject({ ok: false, error: { code: "OC-6010", retryable: false } });
+    expect(!out.ok && out.error.message).toContain("could not be read");
+    expect(performance.now() - began).toBeLessThan(30_000);
+    // The thread is ended; the pool goes on.
+    expect(p.size).toBe(0);
+    const ok = skill("export const run = () => 'fine';");
+    expect(await runModule(ok, ctx, p)).toEqual({ ok: true, result: "fine" });
   });
 
   it("fails the attempt with OC-6001 on a throw in a timer, an unhandled rejection or process.exit()", async () => {

@@ -3,6 +3,7 @@ import { pathToFileURL } from "node:url";
 import { type ResourceLimits, Worker } from "node:worker_threads";
 import { errorMessage } from "@openclaw/bus";
 import type { Logger } from "@openclaw/log";
+import type { ErrorCode } from "@openclaw/protocol";
 import type { SkillContext } from "../context.js";
 import {
   type FromThread,
@@ -304,9 +305,19 @@ export class ModulePool {
       for (const m of batch) this.#handle(t, m);
     });
     worker.on("error", (err) => this.#crashed(t, `the skill's thread failed: ${err.message}`, true));
-    worker.on("messageerror", (err) =>
-      this.#o.log.debug({ error: errorMessage(err) }, "a message from a skill's thread could not be read"),
-    );
+    // A batch from the thread that cannot be deserialized (a checkpoint or log value nested a few
+    // thousand levels deep) is lost, and which attempt it came from cannot be told: whatever runs
+    // on the thread fails now, rather than wait for a result that never comes until its timeout.
+    worker.on("messageerror", (err) => {
+      const message = `a message from the skill's thread could not be read (${errorMessage(err)}): a result, checkpoint or log value nested too deep?`;
+      if (t.active.size === 0)
+        this.#o.log.warn(
+          { error_code: "OC-6010", file: t.file, error: message },
+          "a skill's thread sent an unreadable message between attempts; discarded",
+        );
+      this.#failAll(t, message, false, "OC-6010");
+      this.#discard(t);
+    });
     worker.on("exit", (code) => {
       this.#failAll(
         t,
@@ -318,13 +329,13 @@ export class ModulePool {
     return t;
   }
 
-  /** The attempts on a failed thread end: alone, it fails (OC-6001); sharing it, each is lost (OC-6009). */
-  #failAll(t: Thread, message: string, retryable: boolean): void {
+  /** The attempts on a failed thread end: alone, it fails (`code`); sharing it, each is lost (OC-6009). */
+  #failAll(t: Thread, message: string, retryable: boolean, code: ErrorCode = "OC-6001"): void {
     const all = [...t.active.values()];
     for (const a of all) {
       a.finish(
         all.length === 1
-          ? failure("OC-6001", message, retryable)
+          ? failure(code, message, retryable)
           : failure(
               "OC-6009",
               `lost with the skill's thread it shared with other attempts: ${message}`,
@@ -379,7 +390,7 @@ export class ModulePool {
         }
         break;
       case "result":
-        a.finish({ ok: true, result: m.result }, true);
+        a.finish({ ok: true, result: JSON.parse(m.json) as unknown }, true);
         break;
       case "bad-result":
         a.finish(failure("OC-6003", m.message, false), true);

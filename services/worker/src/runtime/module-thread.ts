@@ -44,7 +44,7 @@ export type FromThread =
   | { t: "progress"; run: number; percent: unknown; message: unknown }
   | { t: "checkpoint"; run: number; id: number; data: unknown }
   | { t: "log"; run: number; level: string; bindings: Record<string, unknown> | undefined; args: unknown[] }
-  | { t: "result"; run: number; result: unknown }
+  | { t: "result"; run: number; json: string }
   | { t: "bad-result"; run: number; message: string }
   | { t: "thrown"; run: number; error: ThrownShape }
   | { t: "load-failed"; run: number; message: string }
@@ -99,15 +99,19 @@ const plain = (v) => {
 const cloneable = (m) => {
   if (m.t === "checkpoint") return { ...m, data: plain(m.data) };
   if (m.t === "log") return { ...m, args: m.args.map(plain) };
-  if (m.t !== "result") return { ...m };
+  return { ...m };
+};
+// The result goes as JSON text: what JSON keeps of it, and a string whatever its nesting (a
+// value nested a few thousand levels deep is cloned here but cannot be read by the parent).
+const resultMessage = (result) => {
   let json;
   try {
-    json = JSON.stringify(m.result ?? null);
+    json = JSON.stringify(result ?? null);
   } catch (err) {
-    return { t: "bad-result", run: m.run, message: "the result cannot be turned into JSON: " + describe(err).message };
+    return { t: "bad-result", message: "the result cannot be turned into JSON: " + describe(err).message };
   }
-  if (json === undefined) return { t: "bad-result", run: m.run, message: "the result cannot be turned into JSON" };
-  return { t: "result", run: m.run, result: JSON.parse(json) };
+  if (json === undefined) return { t: "bad-result", message: "the result cannot be turned into JSON" };
+  return { t: "result", json };
 };
 function flush() {
   const batch = outbox;
@@ -215,7 +219,7 @@ async function start({ run: id, input, ctx: data }) {
       send({ t: "thrown", error: describe(err) });
       return;
     }
-    send({ t: "result", result });
+    send(resultMessage(result));
   } finally {
     runs.delete(id);
   }

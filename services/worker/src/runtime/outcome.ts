@@ -1,4 +1,4 @@
-import type { ErrorCode, TaskError } from "@openclaw/protocol";
+import { depthProblem, type ErrorCode, type TaskError } from "@openclaw/protocol";
 
 /** How one run of a skill ended. Runners return it and never throw. */
 export type Outcome = { ok: true; result: unknown } | { ok: false; error: TaskError };
@@ -28,16 +28,23 @@ export function thrown(err: unknown): Outcome {
 }
 
 /**
- * A result as it will travel: JSON, within `maxBytes`. `undefined` becomes `null`; a value JSON
- * cannot hold (a BigInt, a cycle) is OC-6003, one too large OC-6007.
+ * A result as it will travel: JSON, within `maxBytes`, nesting at most MAX_JSON_DEPTH levels.
+ * `undefined` becomes `null`; a value JSON cannot hold (a BigInt, a cycle) is OC-6003, one too
+ * large or nested too deep OC-6007.
  */
 export function checkResult(result: unknown, maxBytes: number): Outcome {
   let json: string;
   try {
     json = JSON.stringify(result ?? null);
   } catch (err) {
-    return failure("OC-6003", `the result cannot be turned into JSON: ${(err as Error).message}`, false);
+    // Out of stack: nested thousands of levels deep. Otherwise a cycle or a BigInt.
+    const tooDeep = err instanceof RangeError ? depthProblem(result) : undefined;
+    return tooDeep
+      ? failure("OC-6007", `the result ${tooDeep}`, false)
+      : failure("OC-6003", `the result cannot be turned into JSON: ${(err as Error).message}`, false);
   }
+  const deep = depthProblem(result);
+  if (deep) return failure("OC-6007", `the result ${deep}`, false);
   if (json === undefined) return failure("OC-6003", "the result cannot be turned into JSON", false);
   const bytes = Buffer.byteLength(json);
   if (bytes > maxBytes) {
