@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { errorMessage, redactUrl, type ServiceContext, startServiceContext } from "@openclaw/bus";
-import { type Config, ConfigError, loadConfig } from "@openclaw/config";
+import { type Config, ConfigError, envWarnings, loadConfig } from "@openclaw/config";
 import { startCoordinator } from "@openclaw/coordinator";
 import { startHealthMonitor } from "@openclaw/health-monitor";
 import { createLogger, detachOutput, type Logger } from "@openclaw/log";
@@ -131,6 +131,8 @@ export async function runService(service: string, options: Record<string, unknow
         exit();
       });
   });
+  // A misspelt OPENCLAW_* variable is ignored: said once, here (an `oclaw` command says it on stderr).
+  for (const line of envWarnings(process.env)) log.warn(line);
   if (service === "worker" && (options.coordinatorHost || options.coordinatorPort)) {
     log.warn(
       "--coordinator-host/--coordinator-port are ignored: workers reach the cluster through NATS (--nats-url)",
