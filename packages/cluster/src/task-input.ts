@@ -65,7 +65,6 @@ export function toSubmission(
     optional_skills: task.optionalSkills,
     name: task.name,
     description: task.description,
-    payload: task.payload,
     priority: task.priority,
     timeout: ms(task.timeout),
     retry: task.retry && {
@@ -80,7 +79,6 @@ export function toSubmission(
     affinity_key: task.affinityKey,
     idempotency_key: task.idempotencyKey,
     strategy: task.strategy,
-    metadata: task.metadata,
     user_id: task.userId,
     checkpoint: task.checkpoint,
   };
@@ -88,7 +86,10 @@ export function toSubmission(
     string,
     unknown
   >;
+  // The caller's own JSON, checked by the schema (nesting, metadata's size), not copied here: a
+  // copy through JSON.stringify would throw a RangeError on a value nested thousands deep.
   if (task.payload !== undefined) clean.payload = task.payload;
+  if (task.metadata !== undefined) clean.metadata = task.metadata;
   const parsed = TaskSubmission.safeParse(clean);
   if (!parsed.success) {
     const first = fieldIssues(parsed.error)[0];
