@@ -36,8 +36,10 @@ export function natsTaskBus(cluster: Cluster, log: Logger, sender: Sender): Task
   const { js, nc, names } = cluster;
 
   async function put(subject: string, body: unknown, msgID: string, what: string): Promise<void> {
+    // Outside the try: a body that cannot be encoded is bad input (OC-2002), not "try again".
+    const data = encode(body);
     try {
-      await js.publish(subject, encode(body), { msgID });
+      await js.publish(subject, data, { msgID });
     } catch (err) {
       throw new OcError(
         "OC-5003",

@@ -1,5 +1,9 @@
+import type { Cluster } from "@openclaw/bus";
+import { silentLogger } from "@openclaw/log";
+import { names, type TaskSubmit } from "@openclaw/protocol";
 import { type NatsServer, startNatsServer, uniquePrefix } from "@openclaw/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { natsTaskBus } from "../src/task-bus.js";
 import { tempDir } from "./fixtures.js";
 import { Harness } from "./harness.js";
 
@@ -55,5 +59,27 @@ describe("deep JSON on POST /api/v1/tasks", () => {
       field: "metadata",
       message: expect.stringContaining("the limit is 65536"),
     });
+  });
+});
+
+describe("the task bus", () => {
+  // Reproduction: a body that could not be encoded (JSON.stringify's RangeError) was caught with
+  // the publish's failures and answered 503 "try again".
+  it("reports a body that cannot be encoded as bad input (OC-2002), not as NATS being unavailable", async () => {
+    let published = 0;
+    const cluster = {
+      names: names("oc"),
+      js: {
+        publish: async () => {
+          published += 1;
+        },
+      },
+    } as unknown as Cluster;
+    const bus = natsTaskBus(cluster, silentLogger(), { service: "coordinator", instance: "c1" });
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = { a: deep };
+    const msg = { task: { task_id: "t-1", payload: deep } } as unknown as TaskSubmit;
+    await expect(bus.submit(msg)).rejects.toMatchObject({ code: "OC-2002" });
+    expect(published).toBe(0);
   });
 });
