@@ -1,13 +1,22 @@
-import { type Cluster, decode, encode, publishDrain } from "@openclaw/bus";
+import { awaitIdempotentTask, type Cluster, decode, encode, publishDrain, readLeaders } from "@openclaw/bus";
 import type { Logger } from "@openclaw/log";
 import {
   OcError,
   type Sender,
   type TaskCancel,
   TaskEvent,
+  TaskRecord,
   type TaskRetry,
+  type TaskStatus,
   type TaskSubmit,
 } from "@openclaw/protocol";
+
+/** The task an idempotency key belongs to, as the scheduler stored it. */
+export interface KeyOwner {
+  task_id: string;
+  status: TaskStatus;
+  submitted_at: string;
+}
 
 /** What the task API needs from NATS; `natsTaskBus` is the real one. */
 export interface TaskBus {
@@ -23,6 +32,12 @@ export interface TaskBus {
    * the unsubscribe.
    */
   watch(taskId: string, onEvent: (event: TaskEvent) => void): () => void;
+  /**
+   * For a stored submission of task `taskId` with idempotency key `key`: the other task the key
+   * belongs to, once the scheduler leader has taken the submission; undefined when the key is
+   * this task's, or no scheduler leads, or none answered within `timeoutMs`.
+   */
+  keyOwner?(key: string, taskId: string, timeoutMs: number): Promise<KeyOwner | undefined>;
 }
 
 /** The bus, or a clear 503 when this coordinator runs without NATS. */
@@ -55,6 +70,20 @@ export function natsTaskBus(cluster: Cluster, log: Logger, sender: Sender): Task
     retry: (msg, msgId) => put(names.subjects.schedRetry, msg, msgId, "retry request"),
     drain: async (nodeId, draining, reason) => {
       await publishDrain(cluster, sender, { nodeId, draining, reason });
+    },
+    async keyOwner(key, taskId, timeoutMs) {
+      // With no scheduler leading, nobody answers: read what is known now, without waiting.
+      const leads = await readLeaders(cluster, ["scheduler"]).then(
+        (l) => l.leaders.scheduler !== null,
+        () => true,
+      );
+      const owner = await awaitIdempotentTask(cluster, key, taskId, leads ? timeoutMs : 0);
+      if (owner === undefined || owner === taskId) return undefined;
+      const entry = await cluster.kv.tasks.get(owner).catch(() => null);
+      const d = entry?.operation === "PUT" ? decode(TaskRecord, entry.value) : undefined;
+      return d?.ok
+        ? { task_id: owner, status: d.value.status, submitted_at: d.value.submitted_at }
+        : undefined;
     },
     watch(taskId, onEvent) {
       const sub = nc.subscribe(names.subjects.taskEventsOf(taskId), {

@@ -29,6 +29,9 @@ import {
 } from "../task-schemas.js";
 import { awaitOutcome, streamTaskEvents } from "../task-stream.js";
 
+/** How long a submission with an idempotency key waits for the scheduler to say whose the key is. */
+const KEY_ANSWER_MS = 5000;
+
 /** Statuses a task may be retried from. */
 const RETRYABLE: readonly TaskStatus[] = ["failed", "timeout", "cancelled"];
 
@@ -100,7 +103,23 @@ export function registerTaskRoutes(app: Api, deps: RouteDeps): void {
           );
       }
       const submittedAt = deps.now().toISOString();
-      await bus().submit({ ...envelope(deps.sender), task: spec, submitted_at: submittedAt });
+      const b = bus();
+      await b.submit({ ...envelope(deps.sender), task: spec, submitted_at: submittedAt });
+      // The scheduler owns key -> task: a key another task got first (a submission at the same
+      // time, or through another coordinator) gives that task, and nothing is made for this one.
+      const owner =
+        spec.idempotency_key === null || !b.keyOwner
+          ? undefined
+          : await b.keyOwner(spec.idempotency_key, spec.task_id, KEY_ANSWER_MS);
+      if (owner) {
+        const row = tasks.get(owner.task_id);
+        if (row) return reply.code(200).send({ ...toTaskJson(row), links: links(row.task_id) });
+        const l = links(owner.task_id);
+        return reply
+          .code(202)
+          .header("location", l.self)
+          .send({ task_id: owner.task_id, status: owner.status, submitted_at: owner.submitted_at, links: l });
+      }
       tasks.insertSubmitted(spec, submittedAt);
       const l = links(spec.task_id);
       return reply
