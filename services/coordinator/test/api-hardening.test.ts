@@ -140,6 +140,19 @@ describe("API gaps", () => {
     });
   });
 
+  it("a body over the limit of a route other than POST /api/v1/tasks is 400 OC-4000 about the body, not the task payload (a 1 MB drain reason got OC-4002 field payload)", async () => {
+    await start();
+    const res = await api.inject({
+      method: "POST",
+      url: "/api/v1/nodes/w1/drain",
+      headers: { "content-type": "application/json" },
+      payload: JSON.stringify({ reason: "x".repeat(1024 * 1024) }),
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ code: "OC-4000", field: "body" });
+    expect(res.json().message).not.toContain("payload");
+  });
+
   describe("HEAD on the event streams (never answered)", () => {
     it("answers at once with a GET's headers and opens no stream", async () => {
       await start({ maxStreamsPerClient: 1 });

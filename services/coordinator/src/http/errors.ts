@@ -35,6 +35,22 @@ export function handleError(err: FastifyError, req: FastifyRequest, reply: Fasti
     const shownMessage = err.validationContext === "body" ? `${field}: ${message}` : message;
     return reply.code(400).send(errorBody(400, code, shownMessage, field));
   }
+  // Only a submission carries a payload; another route's body is just too large.
+  if (
+    err.code === "FST_ERR_CTP_BODY_TOO_LARGE" &&
+    !(req.method === "POST" && req.routeOptions.url === "/api/v1/tasks")
+  ) {
+    return reply
+      .code(400)
+      .send(
+        errorBody(
+          400,
+          "OC-4000",
+          `the request body is larger than ${req.routeOptions.bodyLimit ?? "the limit of"} bytes`,
+          "body",
+        ),
+      );
+  }
   if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
     return reply
       .code(400)
