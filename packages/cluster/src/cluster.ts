@@ -208,7 +208,8 @@ export class OpenClawCluster {
   }
 
   /**
-   * Submits a task; resolves once it is durably stored, with its job. Two forms:
+   * Submits a task; resolves once it is durably stored, with its job (with an `idempotencyKey`:
+   * once the scheduler took it, with the job of the task the key belongs to). Two forms:
    * `submitTask(task)` and `submitTask(targetNode, task)` (the node `TaskRouter.route` chose:
    * preferred, not required, so the task can still fail over). Results of other jobs
    * (`job.data`) in the payload are waited for and filled in first.

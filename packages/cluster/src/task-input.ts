@@ -37,6 +37,7 @@ export interface TaskInput {
   requireNode?: string;
   constraints?: { labels?: Record<string, string>; zone?: string; requireGPU?: boolean; preferZone?: string };
   affinityKey?: string;
+  /** One task per key, whoever submits it: the job is the key's task, yours or the first one's. */
   idempotencyKey?: string;
   strategy?: PlacementStrategy;
   metadata?: Record<string, unknown>;
