@@ -1,4 +1,5 @@
 import { headers } from "@nats-io/transport-node";
+import { isNotFound } from "./errors.js";
 import type { Cluster } from "./provision.js";
 
 /** A dead letter's headers: where the message was published, why it was given up, by whom. */
@@ -48,4 +49,44 @@ export async function deadLetter(cluster: Cluster, letter: DeadLetter): Promise<
   } catch {
     return false;
   }
+}
+
+/** A dead letter as stored. */
+export interface StoredDeadLetter {
+  /** Its sequence in the DEAD_LETTERS stream. */
+  seq: number;
+  /** When it was kept. */
+  at: Date;
+  source: string;
+  subject: string;
+  reason: string;
+  deliveries: number | null;
+  /** The message's bytes, as they were. */
+  data: Uint8Array;
+}
+
+/** The newest `limit` dead letters, newest first; none when the stream does not exist (yet). */
+export async function readDeadLetters(cluster: Cluster, limit: number): Promise<StoredDeadLetter[]> {
+  const stream = cluster.names.streams.deadLetters;
+  const info = await cluster.jsm.streams.info(stream).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+  const out: StoredDeadLetter[] = [];
+  if (!info || info.state.messages === 0) return out;
+  for (let seq = info.state.last_seq; seq >= info.state.first_seq && out.length < limit; seq--) {
+    const m = await cluster.jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (!m) continue; // deleted meanwhile
+    const deliveries = Number(m.header?.get(DEAD_LETTER_HEADERS.deliveries));
+    out.push({
+      seq: m.seq,
+      at: m.time,
+      source: m.header?.get(DEAD_LETTER_HEADERS.source) ?? "",
+      subject: m.header?.get(DEAD_LETTER_HEADERS.subject) ?? "",
+      reason: m.header?.get(DEAD_LETTER_HEADERS.reason) ?? "",
+      deliveries: Number.isInteger(deliveries) && deliveries > 0 ? deliveries : null,
+      data: m.data,
+    });
+  }
+  return out;
 }

@@ -17,7 +17,13 @@ export {
   payloadLimit,
   redactUrl,
 } from "./connection.js";
-export { DEAD_LETTER_HEADERS, type DeadLetter, deadLetter } from "./dead-letter.js";
+export {
+  DEAD_LETTER_HEADERS,
+  type DeadLetter,
+  deadLetter,
+  readDeadLetters,
+  type StoredDeadLetter,
+} from "./dead-letter.js";
 export { type DrainRequest, publishDrain } from "./drain.js";
 export {
   type ElectionResponder,

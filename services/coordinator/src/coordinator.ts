@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { payloadLimit, type ServiceContext } from "@openclaw/bus";
+import { payloadLimit, readDeadLetters, type ServiceContext } from "@openclaw/bus";
 import { Activity } from "./activity.js";
 import { adoptCluster } from "./cluster-identity.js";
 import type { NodeStore } from "./db/node-store.js";
@@ -89,6 +89,7 @@ export async function startCoordinator(
     sender: ctx.sender,
     tasks,
     leadership: natsLeadership(cluster, ctx.sender),
+    deadLetters: (limit) => readDeadLetters(cluster, limit),
     metrics,
     activity,
     auth: {

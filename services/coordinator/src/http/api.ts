@@ -1,3 +1,4 @@
+import type { StoredDeadLetter } from "@openclaw/bus";
 import { type Config, ConfigSchema, taskDefaults } from "@openclaw/config";
 import type { Logger } from "@openclaw/log";
 import type { Sender, SubmissionDefaults } from "@openclaw/protocol";
@@ -67,6 +68,8 @@ export interface ApiDeps {
   tasks?: TaskSettings;
   /** The leases and the elect request. Without it, the leadership routes answer 503. */
   leadership?: Leadership;
+  /** Reads the dead letters. Without it, `GET /api/v1/cluster/dead-letters` answers 503. */
+  deadLetters?: (limit: number) => Promise<StoredDeadLetter[]>;
   /** API keys. @default none: the API is open */
   auth?: AuthSettings;
   /** Metrics served at `/metrics`. @default metrics of `store` */
@@ -97,6 +100,7 @@ export interface RouteDeps {
   sender: Sender;
   tasks: TaskSettings;
   leadership: Leadership | undefined;
+  deadLetters: ((limit: number) => Promise<StoredDeadLetter[]>) | undefined;
   /** Aborted when the API closes, so event streams and long polls let go. */
   closing: AbortSignal;
   /** Answers of hot read endpoints, kept while the read model has not changed. */
@@ -143,6 +147,7 @@ export function buildApi(deps: ApiDeps): Api {
     sender: deps.sender ?? { service: "coordinator", instance: deps.instance },
     tasks: deps.tasks ?? taskSettings(ConfigSchema.parse({})),
     leadership: deps.leadership,
+    deadLetters: deps.deadLetters,
     closing: closing.signal,
     cache: new ReadCache(
       () => deps.store.version(),

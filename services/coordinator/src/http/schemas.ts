@@ -281,3 +281,44 @@ export const ErrorJson = z.object({
   field: z.string().optional(),
 });
 export type ErrorJson = z.infer<typeof ErrorJson>;
+
+const DEAD_LETTER_LIMIT_RULE = { error: "must be a whole number from 1 to 100" };
+
+/** `GET /api/v1/cluster/dead-letters`: how many, newest first. */
+export const DeadLettersQuery = z.strictObject({
+  limit: z.coerce
+    .number(DEAD_LETTER_LIMIT_RULE)
+    .int(DEAD_LETTER_LIMIT_RULE)
+    .min(1, DEAD_LETTER_LIMIT_RULE)
+    .max(100, DEAD_LETTER_LIMIT_RULE)
+    .default(20),
+});
+
+/** Bytes of a dead letter's message shown in `data`. */
+export const DEAD_LETTER_PREVIEW_BYTES = 4096;
+
+/** Messages a service gave up on (invalid, unencodable, failing on every delivery), newest first. */
+export const DeadLettersJson = z.object({
+  dead_letters: z.array(
+    z.object({
+      /** Its sequence in the `<PREFIX>_DEAD_LETTERS` stream. */
+      seq: z.number(),
+      /** When it was given up. */
+      at: Iso,
+      /** The consumer that gave up, e.g. `scheduler`. */
+      source: z.string(),
+      /** Where the message was published. */
+      subject: z.string(),
+      /** Why: `invalid: <field>: <problem>`, `unencodable: ...` or `failing: <last error>`. */
+      reason: z.string(),
+      /** Deliveries it had when given up. */
+      deliveries: z.number().nullable(),
+      /** The message's size in bytes. */
+      size: z.number(),
+      /** Its first DEAD_LETTER_PREVIEW_BYTES bytes, as UTF-8 text. */
+      data: z.string(),
+      data_truncated: z.boolean(),
+    }),
+  ),
+});
+export type DeadLettersJson = z.infer<typeof DeadLettersJson>;

@@ -5,6 +5,9 @@ import { streamFeed } from "../feed-stream.js";
 import { toClusterHealth, toQueue } from "../present.js";
 import {
   ClusterHealthJson,
+  DEAD_LETTER_PREVIEW_BYTES,
+  DeadLettersJson,
+  DeadLettersQuery,
   ElectBody,
   ElectedJson,
   ErrorJson,
@@ -70,6 +73,38 @@ export function registerClusterRoutes(app: Api, deps: RouteDeps): void {
       throw new OcError("OC-5003", "this coordinator has no NATS connection to read the leases");
     return deps.leadership;
   }
+
+  // The messages services gave up on (hardening item 4): for an operator to see what was refused, why.
+  app.get(
+    "/api/v1/cluster/dead-letters",
+    { schema: { querystring: DeadLettersQuery, response: { 200: DeadLettersJson, 503: ErrorJson } } },
+    async (req) => {
+      if (!deps.deadLetters)
+        throw new OcError("OC-5003", "this coordinator has no NATS connection to read the dead letters");
+      let letters: Awaited<ReturnType<typeof deps.deadLetters>>;
+      try {
+        letters = await deps.deadLetters(req.query.limit);
+      } catch (err) {
+        throw new OcError("OC-5003", `cannot read the dead letters (NATS: ${(err as Error).message})`, {
+          cause: err,
+        });
+      }
+      const text = new TextDecoder();
+      return {
+        dead_letters: letters.map((l) => ({
+          seq: l.seq,
+          at: l.at.toISOString(),
+          source: l.source,
+          subject: l.subject,
+          reason: l.reason,
+          deliveries: l.deliveries,
+          size: l.data.length,
+          data: text.decode(l.data.subarray(0, DEAD_LETTER_PREVIEW_BYTES)),
+          data_truncated: l.data.length > DEAD_LETTER_PREVIEW_BYTES,
+        })),
+      };
+    },
+  );
 
   app.get(
     "/api/v1/cluster/leaders",
