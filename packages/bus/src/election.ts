@@ -2,6 +2,7 @@ import { RequestError, TimeoutError } from "@nats-io/transport-node";
 import {
   ElectReply,
   ElectRequest,
+  type ElectSteppedDown,
   envelope,
   LEADER_ROLES,
   LeaseRecord,
@@ -13,6 +14,8 @@ import { errorMessage } from "./errors.js";
 import type { LeaderLease } from "./lease.js";
 import type { Cluster } from "./provision.js";
 import type { ServiceContext } from "./service-context.js";
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
 export interface ElectionResponder {
   /** Stops answering (the connection's close ends it too). */
@@ -35,6 +38,27 @@ export function serveElection(ctx: ServiceContext, lease: LeaderLease): Election
       const req = decode(ElectRequest, msg.data);
       if (!req.ok || req.value.role !== role) {
         log.debug({ subject, error_code: "OC-2002" }, "invalid elect request ignored");
+        return;
+      }
+      // One election timeout between elections at least: a leader elected less than that ago
+      // refuses (hardening item 8: repeated elects kept the only scheduler out ~85% of the time).
+      const ledForMs = lease.ledForMs();
+      if (ledForMs < lease.ttlMs) {
+        const retryAfterMs = Math.ceil(lease.ttlMs - ledForMs);
+        const refusal: ElectReply = {
+          ...envelope(ctx.sender, req.value.trace_id),
+          role,
+          holder: lease.holder,
+          term: lease.term,
+          stepped_down: false,
+          retry_after_ms: retryAfterMs,
+          message: `the ${role} leader ${lease.holder} was elected ${seconds(ledForMs)} ago (term ${lease.term}); a new election is refused within one election timeout (${seconds(lease.ttlMs)}) of the last: try again in ${seconds(retryAfterMs)}`,
+        };
+        msg.respond(encode(refusal));
+        log.info(
+          { role, term: lease.term, requested_by: req.value.sender.instance, retry_after_ms: retryAfterMs },
+          "elect request refused: elected less than one election timeout ago",
+        );
         return;
       }
       const holdOffMs = lease.ttlMs;
@@ -119,9 +143,11 @@ export async function readLeaders(
 }
 
 export type ElectOutcome =
-  | { role: string; ok: true; reply: ElectReply }
+  | { role: string; ok: true; reply: ElectSteppedDown }
   /** `no_leader`: instances listen but none answered in time; `no_instance`: nothing listens. */
-  | { role: string; ok: false; reason: "no_leader" | "no_instance"; message: string };
+  | { role: string; ok: false; reason: "no_leader" | "no_instance"; message: string }
+  /** `too_soon`: the leader refused, elected less than one election timeout ago (OC-4031). */
+  | { role: string; ok: false; reason: "too_soon"; message: string; retryAfterMs: number };
 
 /**
  * Asks `role`'s leader to step down (core request on `<prefix>.ctl.elect.<role>`) and waits up to
@@ -161,6 +187,10 @@ export async function requestElection(
   const reply = decode(ElectReply, data);
   if (!reply.ok || reply.value.role !== role) {
     throw new OcError("OC-2002", `the ${role} leader's answer is not a valid elect reply`);
+  }
+  if (!reply.value.stepped_down) {
+    const { message, retry_after_ms } = reply.value;
+    return { role, ok: false, reason: "too_soon", message, retryAfterMs: retry_after_ms };
   }
   return { role, ok: true, reply: reply.value };
 }

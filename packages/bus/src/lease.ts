@@ -35,6 +35,8 @@ export class LeaderLease {
   #revision = 0;
   #term = 0;
   #acquiredAt = "";
+  /** When this term's lease was taken (monotonic clock). */
+  #acquiredMono = 0;
   #leaderUntil = 0;
   /** True once onElected has finished: a new leader acts only after it has taken over its state. */
   #ready = false;
@@ -71,6 +73,11 @@ export class LeaderLease {
   /** This process's instance id, as written into the lease. */
   get holder(): string {
     return this.#o.holder;
+  }
+
+  /** How long this instance has led in its current term (since it took the lease); 0 when not leader. */
+  ledForMs(): number {
+    return this.isLeader() ? performance.now() - this.#acquiredMono : 0;
   }
 
   /** The lease's TTL (the election timeout): the configured one, or the bucket's when shorter. */
@@ -241,6 +248,7 @@ export class LeaderLease {
     this.#revision = revision;
     this.#term = revision;
     this.#acquiredAt = new Date().toISOString();
+    this.#acquiredMono = performance.now();
     try {
       await this.#refreshTtl();
       this.#extend(started);

@@ -172,6 +172,8 @@ describe("serveElection, requestElection and readLeaders", () => {
     expect(bad).toBe("no answer");
     expect(a.lease.isLeader()).toBe(true);
 
+    // A leader steps down on request only once it has led one election timeout.
+    await waitFor(() => a.lease.ledForMs() >= TTL, { timeout: TTL + 5000 });
     const out = await requestElection(client, cli, "scheduler", { timeoutMs: 3000, reason: "test" });
     expect(out).toMatchObject({
       ok: true,
@@ -202,5 +204,42 @@ describe("serveElection, requestElection and readLeaders", () => {
     b.responder.stop();
     await a.lease.stop();
     await b.lease.stop();
+  });
+
+  // Hardening item 8: elections could be forced without limit; repeated `oclaw elect` kept the only
+  // scheduler out ~85% of the time (out for each hold-off, asked again as soon as it was back).
+  it("a leader refuses to step down within one election timeout of its election, saying when it will", async () => {
+    const prefix = uniquePrefix();
+    const client = await provisionCluster(nc, names(prefix), { eventsMaxAgeMs: 60_000, leaseTtlMs: TTL });
+    const cli = { service: "cli", instance: "test-cli" };
+    const lone = await instance(prefix, "sched-lone");
+    lone.lease.start();
+    await waitFor(() => lone.lease.isLeader());
+    const term = lone.lease.term;
+
+    const refused = await requestElection(client, cli, "scheduler", { timeoutMs: 3000 });
+    expect(refused).toMatchObject({ ok: false, reason: "too_soon", role: "scheduler" });
+    if (refused.ok || refused.reason !== "too_soon") throw new Error("not refused");
+    expect(refused.retryAfterMs).toBeGreaterThan(0);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(TTL);
+    expect(refused.message).toMatch(
+      /^the scheduler leader sched-lone was elected \d+\.\ds ago \(term \d+\); a new election is refused within one election timeout \(1\.5s\) of the last: try again in \d+\.\ds$/,
+    );
+    expect(lone.lease.isLeader()).toBe(true);
+    expect(lone.lease.term).toBe(term);
+
+    // Once it has led one election timeout it steps down; back after its hold-off, it refuses again.
+    await waitFor(() => lone.lease.ledForMs() >= TTL, { timeout: TTL + 5000 });
+    const out = await requestElection(client, cli, "scheduler", { timeoutMs: 3000 });
+    expect(out).toMatchObject({ ok: true, reply: { holder: "sched-lone", term, stepped_down: true } });
+    await waitFor(() => lone.lease.term > term, { timeout: TTL + 5000 });
+    expect(await requestElection(client, cli, "scheduler", { timeoutMs: 3000 })).toMatchObject({
+      ok: false,
+      reason: "too_soon",
+    });
+    expect(lone.lease.term).toBeGreaterThan(term);
+
+    lone.responder.stop();
+    await lone.lease.stop();
   });
 });

@@ -21,8 +21,8 @@ export const ElectRequest = z.strictObject({
 });
 export type ElectRequest = z.infer<typeof ElectRequest>;
 
-/** The leader's answer, sent before it steps down. */
-export const ElectReply = z.strictObject({
+/** The leader's answer when it steps down, sent before it does. */
+export const ElectSteppedDown = z.strictObject({
   ...EnvelopeFields,
   role: Token,
   /** The instance that led and steps down now. */
@@ -33,4 +33,24 @@ export const ElectReply = z.strictObject({
   /** How long it stays out of the election, so a standby wins it (it leads again if none does). */
   hold_off_ms: z.number().int().min(0),
 });
+export type ElectSteppedDown = z.infer<typeof ElectSteppedDown>;
+
+/**
+ * The leader's answer when it refuses: it was elected less than one election timeout ago, so
+ * repeated elects cannot keep a role without a leader most of the time.
+ */
+export const ElectRefused = z.strictObject({
+  ...EnvelopeFields,
+  role: Token,
+  holder: z.string().min(1).max(128),
+  term: z.number().int().min(1),
+  stepped_down: z.literal(false),
+  /** How long until it would step down on request. */
+  retry_after_ms: z.number().int().min(0),
+  message: z.string().max(500),
+});
+export type ElectRefused = z.infer<typeof ElectRefused>;
+
+/** The leader's answer to an elect request. */
+export const ElectReply = z.discriminatedUnion("stepped_down", [ElectSteppedDown, ElectRefused]);
 export type ElectReply = z.infer<typeof ElectReply>;

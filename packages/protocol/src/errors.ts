@@ -43,6 +43,11 @@ export const ERROR_CODES = {
     status: 429,
     message: "The client holds as many open event streams as it may",
   },
+  "OC-4031": {
+    name: "ELECTION_TOO_SOON",
+    status: 429,
+    message: "The leader was elected less than one election timeout ago",
+  },
   "OC-5000": { name: "INTERNAL", status: 500, message: "Internal error" },
   "OC-5001": { name: "STORE_FAILED", status: 500, message: "The read model store failed" },
   "OC-5003": { name: "UNAVAILABLE", status: 503, message: "A dependency is unavailable" },

@@ -11,7 +11,14 @@
  */
 
 export { DURATION_RULE, Duration, DurationOrZero, formatDuration, parseDuration } from "./duration.js";
-export { ElectReply, ElectRequest, LEADER_ROLES, LeaderRole } from "./election.js";
+export {
+  ElectRefused,
+  ElectReply,
+  ElectRequest,
+  ElectSteppedDown,
+  LEADER_ROLES,
+  LeaderRole,
+} from "./election.js";
 export { CLUSTER_VERSION, EnvelopeFields, envelope, PROTOCOL_VERSION, Sender } from "./envelope.js";
 export { ERROR_CODES, type ErrorCode, isOcError, OcError } from "./errors.js";
 export {

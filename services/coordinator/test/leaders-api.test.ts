@@ -14,6 +14,8 @@ const SENDER = { service: "scheduler", instance: "sched-a" };
 function fakeLeadership() {
   const asked: { roles: readonly string[]; reason: string }[] = [];
   const answering = new Set<string>(["scheduler", "health-monitor"]);
+  /** Roles whose leader refuses: elected less than one election timeout ago. */
+  const refusing = new Set<string>();
   const leadership: Leadership = {
     async leaders() {
       return {
@@ -35,24 +37,37 @@ function fakeLeadership() {
       asked.push({ roles, reason });
       return roles.map(
         (role): ElectOutcome =>
-          answering.has(role)
+          refusing.has(role)
             ? {
                 role,
-                ok: true,
-                reply: {
-                  ...envelope(SENDER),
-                  role,
-                  holder: `${role}-leader`,
-                  term: 7,
-                  stepped_down: true,
-                  hold_off_ms: 5000,
-                },
+                ok: false,
+                reason: "too_soon",
+                message: `the ${role} leader ${role}-leader was elected 1.2s ago (term 7); a new election is refused within one election timeout (5.0s) of the last: try again in 3.8s`,
+                retryAfterMs: 3800,
               }
-            : { role, ok: false, reason: "no_leader", message: `no ${role} leader answered within 5000 ms` },
+            : answering.has(role)
+              ? {
+                  role,
+                  ok: true,
+                  reply: {
+                    ...envelope(SENDER),
+                    role,
+                    holder: `${role}-leader`,
+                    term: 7,
+                    stepped_down: true,
+                    hold_off_ms: 5000,
+                  },
+                }
+              : {
+                  role,
+                  ok: false,
+                  reason: "no_leader",
+                  message: `no ${role} leader answered within 5000 ms`,
+                },
       );
     },
   };
-  return { leadership, asked, answering };
+  return { leadership, asked, answering, refusing };
 }
 
 describe("leadership routes", () => {
@@ -133,6 +148,32 @@ describe("leadership routes", () => {
       ],
     });
     expect(fake.asked.at(-1)?.roles).toEqual(["scheduler", "health-monitor"]);
+  });
+
+  // Hardening item 8: elections could be forced without limit (repeated elects kept the only
+  // scheduler out ~85% of the time); a leader elected less than one election timeout ago refuses.
+  it("answers 429 OC-4031 with Retry-After when the leader refused, elected less than one election timeout ago", async () => {
+    fake.refusing.add("scheduler");
+    const res = await api.inject({
+      method: "POST",
+      url: "/api/v1/cluster/elect",
+      payload: { role: "scheduler" },
+    });
+    expect(res.statusCode).toBe(429);
+    expect(res.headers["retry-after"]).toBe("4");
+    expect(res.json()).toMatchObject({
+      statusCode: 429,
+      code: "OC-4031",
+      message:
+        "the scheduler leader scheduler-leader was elected 1.2s ago (term 7); a new election is refused within one election timeout (5.0s) of the last: try again in 3.8s; nothing stepped down",
+    });
+    // Every role: the one that stepped down makes it a 200, naming the refusal.
+    const both = await post();
+    expect(both.status).toBe(200);
+    expect(both.body).toMatchObject({
+      stepped_down: [{ role: "health-monitor" }],
+      not_answered: [{ role: "scheduler", reason: "too_soon" }],
+    });
   });
 
   it("answers 503 OC-5004 when no leader answered", async () => {

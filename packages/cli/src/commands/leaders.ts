@@ -110,7 +110,9 @@ export function elect(o: ElectOptions): Promise<void> {
         }
       } else {
         result.not_answered.push({ role: out.role, reason: out.reason, message: out.message });
-        if (!o.json) process.stderr.write(`oclaw elect: [OC-5004] ${out.message}\n`);
+        // OC-4031: the leader refused, elected less than one election timeout ago.
+        const code = out.reason === "too_soon" ? "OC-4031" : "OC-5004";
+        if (!o.json) process.stderr.write(`oclaw elect: [${code}] ${out.message}\n`);
       }
     }
     if (o.wait) {

@@ -254,9 +254,16 @@ export const ElectedJson = z.object({
   stepped_down: z.array(
     z.object({ role: z.string(), holder: z.string(), term: z.number(), hold_off_ms: z.number() }),
   ),
-  /** Roles whose leader did not answer: `no_leader` (nobody leads now) or `no_instance` (none runs). */
+  /**
+   * Roles whose leader did not step down: `no_leader` (nobody leads now), `no_instance` (none
+   * runs) or `too_soon` (it refused: elected less than one election timeout ago).
+   */
   not_answered: z.array(
-    z.object({ role: z.string(), reason: z.enum(["no_leader", "no_instance"]), message: z.string() }),
+    z.object({
+      role: z.string(),
+      reason: z.enum(["no_leader", "no_instance", "too_soon"]),
+      message: z.string(),
+    }),
   ),
 });
 export type ElectedJson = z.infer<typeof ElectedJson>;

@@ -117,16 +117,28 @@ export function registerClusterRoutes(app: Api, deps: RouteDeps): void {
 
   app.post(
     "/api/v1/cluster/elect",
-    { schema: { body: ElectBody.nullish(), response: { 200: ElectedJson, 503: ErrorJson } } },
-    async (req) => {
+    { schema: { body: ElectBody.nullish(), response: { 200: ElectedJson, 429: ErrorJson, 503: ErrorJson } } },
+    async (req, reply) => {
       const roles = req.body?.role ? [req.body.role] : LEADER_ROLES;
       const outcomes = await leadership().elect(roles, req.body?.reason ?? "asked through the API");
       const body: ElectedJson = { stepped_down: [], not_answered: [] };
+      let retryAfterMs = 0;
       for (const o of outcomes) {
         if (o.ok) {
           const { role, holder, term, hold_off_ms } = o.reply;
           body.stepped_down.push({ role, holder, term, hold_off_ms });
-        } else body.not_answered.push({ role: o.role, reason: o.reason, message: o.message });
+        } else {
+          body.not_answered.push({ role: o.role, reason: o.reason, message: o.message });
+          if (o.reason === "too_soon") retryAfterMs = Math.max(retryAfterMs, o.retryAfterMs);
+        }
+      }
+      if (body.stepped_down.length === 0 && retryAfterMs > 0) {
+        // A leader refused: elected less than one election timeout ago (hardening item 8).
+        reply.header("retry-after", String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+        throw new OcError(
+          "OC-4031",
+          `${body.not_answered.map((n) => n.message).join("; ")}; nothing stepped down`,
+        );
       }
       if (body.stepped_down.length === 0) {
         throw new OcError(
