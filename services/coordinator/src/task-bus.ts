@@ -33,11 +33,11 @@ export interface TaskBus {
    */
   watch(taskId: string, onEvent: (event: TaskEvent) => void): () => void;
   /**
-   * For a stored submission of task `taskId` with idempotency key `key`: the other task the key
-   * belongs to, once the scheduler leader has taken the submission; undefined when the key is
-   * this task's, or no scheduler leads, or none answered within `timeoutMs`.
+   * For a stored submission of task `taskId` with idempotency key `key`, once the scheduler
+   * leader has taken it: `"this"` when the key is this task's, else the task the key belongs to;
+   * undefined when no scheduler leads or none answered within `timeoutMs`.
    */
-  keyOwner?(key: string, taskId: string, timeoutMs: number): Promise<KeyOwner | undefined>;
+  keyOwner?(key: string, taskId: string, timeoutMs: number): Promise<KeyOwner | "this" | undefined>;
 }
 
 /** The bus, or a clear 503 when this coordinator runs without NATS. */
@@ -78,7 +78,8 @@ export function natsTaskBus(cluster: Cluster, log: Logger, sender: Sender): Task
         () => true,
       );
       const owner = await awaitIdempotentTask(cluster, key, taskId, leads ? timeoutMs : 0);
-      if (owner === undefined || owner === taskId) return undefined;
+      if (owner === undefined) return undefined;
+      if (owner === taskId) return "this";
       const entry = await cluster.kv.tasks.get(owner).catch(() => null);
       const d = entry?.operation === "PUT" ? decode(TaskRecord, entry.value) : undefined;
       return d?.ok

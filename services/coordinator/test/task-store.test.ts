@@ -112,6 +112,21 @@ describe("task read model", () => {
     expect(store.getNode("w1")).toMatchObject({ total_tasks_processed: 1, successful_tasks: 1 });
   });
 
+  it("drops a row the API added for a submission whose idempotency key the scheduler gave another task", () => {
+    // Two concurrent submissions with one key ran two tasks; now the scheduler makes one and drops
+    // the other, and the row this coordinator added for the dropped one must not stay pending.
+    const at = "2026-02-16T16:00:00Z";
+    store.tasks.insertSubmitted(taskSpec("dup", { idempotency_key: "k" }), at);
+    store.tasks.insertSubmitted(taskSpec("other-key", { idempotency_key: "k2" }), at);
+    const first = new TaskPlay(taskSpec("first", { idempotency_key: "k" }));
+    storeEvents(store, first.submitted());
+    expect(store.tasks.get("dup")).toBeUndefined();
+    expect(store.tasks.get("first")).toMatchObject({ status: "pending", idempotency_key: "k" });
+    expect(store.tasks.get("other-key")).toMatchObject({ status: "pending" });
+    expect(store.tasks.byIdempotencyKey("k")?.task_id).toBe("first");
+    expect(store.tasks.pendingCount()).toBe(2);
+  });
+
   it("a row the API added at submission takes the scheduler's snapshots: spec once, then each state", () => {
     const spec = taskSpec("t-api", { payload: { n: 1 }, required_skills: ["echo"] });
     expect(store.tasks.insertSubmitted(spec, "2026-02-16T16:00:00Z")).toBe(true);

@@ -287,6 +287,10 @@ export class TaskStore {
         "SELECT * FROM tasks WHERE idempotency_key = ? ORDER BY submitted_at, task_id LIMIT 1",
       ),
       pendingCount: db.prepare<[], number>("SELECT COUNT(*) FROM tasks WHERE status = 'pending'").pluck(),
+      // Rows only this API wrote (no snapshot yet) with a key another task got: never tasks.
+      dropUnmadeKeyed: db.prepare<[string, string]>(
+        "DELETE FROM tasks WHERE idempotency_key = ? AND task_id != ? AND updated_seq = 0",
+      ),
       eventsAfter: db.prepare<[string, number, number], TaskEventRow>(
         `SELECT seq, task_id, kind, at, event_id, data FROM task_events
          WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
@@ -380,6 +384,11 @@ export class TaskStore {
     }
     const row = snapshotRow(e.task, seq, e.ts, payload, result);
     this.#q.upsertSnapshot.run(row);
+    // The scheduler made this task for its idempotency key: a submission with the key that this
+    // coordinator stored a pending row for under another id (at the same time, or unanswered by
+    // the scheduler) was dropped, and its row goes.
+    const key = e.task.spec.idempotency_key;
+    if (key !== null) this.#q.dropUnmadeKeyed.run(key, e.task_id);
     if (!before) {
       for (const skill of e.task.spec.required_skills)
         this.#q.insertSkill.run(e.task_id, skill, row.submitted_at);

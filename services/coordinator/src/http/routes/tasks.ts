@@ -111,7 +111,7 @@ export function registerTaskRoutes(app: Api, deps: RouteDeps): void {
         spec.idempotency_key === null || !b.keyOwner
           ? undefined
           : await b.keyOwner(spec.idempotency_key, spec.task_id, KEY_ANSWER_MS);
-      if (owner) {
+      if (owner !== undefined && owner !== "this") {
         const row = tasks.get(owner.task_id);
         if (row) return reply.code(200).send({ ...toTaskJson(row), links: links(row.task_id) });
         const l = links(owner.task_id);
@@ -120,6 +120,13 @@ export function registerTaskRoutes(app: Api, deps: RouteDeps): void {
           .header("location", l.self)
           .send({ task_id: owner.task_id, status: owner.status, submitted_at: owner.submitted_at, links: l });
       }
+      // Unanswered, the key's task may have reached the read model meanwhile.
+      const keyed =
+        spec.idempotency_key === null || owner === "this"
+          ? undefined
+          : tasks.byIdempotencyKey(spec.idempotency_key);
+      if (keyed && keyed.task_id !== spec.task_id)
+        return reply.code(200).send({ ...toTaskJson(keyed), links: links(keyed.task_id) });
       tasks.insertSubmitted(spec, submittedAt);
       const l = links(spec.task_id);
       return reply
