@@ -114,6 +114,7 @@ describe("a command skill's environment", () => {
       OPENCLAW_ATTEMPT: "2",
     });
     expect(withoutUserinfo("user:pw@host:4222")).toBe("host:4222");
+    expect(withoutUserinfo("nats://u:p@ss@host:4222")).toBe("nats://host:4222");
     expect(withoutUserinfo("nats://host:4222")).toBe("nats://host:4222");
   });
 });

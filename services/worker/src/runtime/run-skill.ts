@@ -26,10 +26,13 @@ const HIDDEN_ENV = new Set(["NATS_USER", "NATS_PASSWORD", "NATS_TOKEN"]);
 
 /** A NATS URL list without credentials: `nats://user:pass@host:4222` → `nats://host:4222`. */
 export function withoutUserinfo(urls: string): string {
-  return urls
-    .split(",")
-    .map((u) => u.replace(/^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?)[^@/\s]*@/, "$1"))
-    .join(",");
+  return (
+    urls
+      .split(",")
+      // Up to the last @ before the path: a password may hold an unencoded @.
+      .map((u) => u.replace(/^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?)[^/\s]*@/, "$1"))
+      .join(",")
+  );
 }
 
 /**
