@@ -81,7 +81,9 @@ export function defaultNodeId(): string {
   const cleaned = hostname()
     .replace(/[^A-Za-z0-9_-]/g, "-")
     .slice(0, 64);
-  return cleaned.length > 0 ? cleaned : "worker";
+  if (cleaned.length === 0) return "worker";
+  // A machine called `online` or `skills` would get an id the node routes shadow.
+  return nodeIdProblem(cleaned) ? `${cleaned}-worker` : cleaned;
 }
 
 /** Labels as a map, or as `k=v,k2=v2` (a bare `gpu` means `gpu=true`). */
