@@ -59,7 +59,7 @@ describe("GET /api/v1/cluster/dead-letters", () => {
       size: big.length,
       data_truncated: true,
     });
-    expect((newest?.data as string).length).toBe(DEAD_LETTER_PREVIEW_BYTES);
+    expect(String(newest?.data)).toHaveLength(DEAD_LETTER_PREVIEW_BYTES);
     expect(oldest).toMatchObject({
       reason: "invalid: task.payload: nests deeper than 64 levels",
       data: '{"v":1,"bad":true}',
