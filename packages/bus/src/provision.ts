@@ -280,9 +280,10 @@ async function ensureDurableOnce(
     );
   const found = await info();
   if (found) {
-    // Made before there was a limit (max_deliver -1): a poison message there loops forever.
+    // Made before there was a limit (max_deliver -1): a poison message there loops forever. Best
+    // effort: a server that refuses the change still serves the consumer as it was.
     if (found.config.max_deliver !== MAX_DELIVER)
-      await jsm.consumers.update(stream, consumer, { max_deliver: MAX_DELIVER });
+      await jsm.consumers.update(stream, consumer, { max_deliver: MAX_DELIVER }).catch(() => undefined);
     return;
   }
   try {
