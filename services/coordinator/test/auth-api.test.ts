@@ -106,10 +106,11 @@ describe("API keys", () => {
     const page = await (api as Api).inject({ method: "GET", url: "/docs/" });
     expect(page.statusCode).toBe(200);
     expect((await call("GET", "/api/v1/cluster/healthz")).status).toBe(401);
-    // Other spellings of an open route are open too; the query string changes nothing.
+    // Other spellings of an open route are open too; the query string changes nothing: it gets
+    // past the key check to the route's own (strict) query validation, whatever it names.
     expect((await call("GET", "/health/")).status).toBe(200);
     expect((await call("GET", "/api/v1/cluster/%68ealth")).status).toBe(200);
-    expect((await call("GET", "/health?x=/api/v1/nodes")).status).toBe(200);
+    expect(await call("GET", "/health?x=/api/v1/nodes")).toMatchObject({ status: 400, body: { code: "OC-4000" } });
     expect((await call("GET", "/api/v1/nodes?x=/health")).status).toBe(401);
     expect((await call("GET", "/docs/../api/v1/nodes")).status).not.toBe(200);
   });

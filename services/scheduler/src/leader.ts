@@ -378,11 +378,11 @@ export class LeaderState {
       return true;
     }
     if (!keys.failed.has(inbound)) return false;
-    this.#ctx.log.error(
-      { subject: inbound.m.subject, error: errorMessage(keys.failed.get(inbound)), error_code: "OC-5000" },
-      "claiming a submission's idempotency key failed; will retry",
-    );
-    inbound.m.nak(1000);
+    void this.#failed(
+      inbound.m,
+      keys.failed.get(inbound),
+      "claiming a submission's idempotency key failed",
+    ).catch(() => undefined);
     return true;
   }
 
@@ -412,21 +412,28 @@ export class LeaderState {
       schedulerMetrics.inbox.inc({ kind: inbound.kind });
       this.#handledSeq = Math.max(this.#handledSeq, m.seq);
     } catch (err) {
-      // Bad input (a value that cannot be encoded) fails the same way on every delivery; anything
-      // failing on the last one (MAX_DELIVER) would never be delivered again: give both up.
-      const bad = isOcError(err) && err.code === "OC-2002";
-      if (bad || m.deliveries >= MAX_DELIVER) {
-        await this.#giveUp(m, bad ? "unencodable" : "failing", errorMessage(err));
-        this.#handledSeq = Math.max(this.#handledSeq, m.seq);
-        return;
-      }
-      this.#ctx.log.error(
-        { subject: m.subject, error: errorMessage(err), error_code: "OC-5000", deliveries: m.deliveries },
-        "scheduler message failed; will retry",
-      );
-      // 1 s, doubling to 30 s: MAX_DELIVER deliveries ride out a long outage before it is given up.
-      m.nak(Math.min(1000 * 2 ** Math.min(m.deliveries - 1, 5), 30_000));
+      await this.#failed(m, err, "scheduler message failed");
     }
+  }
+
+  /**
+   * A message whose handling failed: delivered again later, unless it is bad input (a value that
+   * cannot be encoded fails the same way on every delivery) or this was its last delivery
+   * (MAX_DELIVER), when it is given up.
+   */
+  async #failed(m: InboxMsg, err: unknown, what: string): Promise<void> {
+    const bad = isOcError(err) && err.code === "OC-2002";
+    if (bad || m.deliveries >= MAX_DELIVER) {
+      await this.#giveUp(m, bad ? "unencodable" : "failing", errorMessage(err));
+      this.#handledSeq = Math.max(this.#handledSeq, m.seq);
+      return;
+    }
+    this.#ctx.log.error(
+      { subject: m.subject, error: errorMessage(err), error_code: "OC-5000", deliveries: m.deliveries },
+      `${what}; will retry`,
+    );
+    // 1 s, doubling to 30 s: MAX_DELIVER deliveries ride out a long outage before it is given up.
+    m.nak(Math.min(1000 * 2 ** Math.min(m.deliveries - 1, 5), 30_000));
   }
 
   /**
