@@ -1,24 +1,10 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/index.js";
+import { type ConfigError, loadConfig } from "../src/index.js";
+import { tempCwd as dir, errorLines } from "./helpers.js";
 
 const SEED = new URL("./fixtures/seed-004-config.yaml", import.meta.url).pathname;
-
-function dir(): string {
-  return mkdtempSync(join(tmpdir(), "oc-config-"));
-}
-
-function errorLines(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.lines;
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("loadConfig", () => {
   it("accepts seed 004's config.yaml exactly as written", () => {

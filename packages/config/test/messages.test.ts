@@ -1,29 +1,8 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import {
-  ConfigError,
-  editDistance,
-  envWarnings,
-  knownEnvNames,
-  loadConfig,
-  SETTING_SOURCES,
-} from "../src/index.js";
-
-function dir(): string {
-  return mkdtempSync(join(tmpdir(), "oc-config-msg-"));
-}
-
-function errorLines(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.lines;
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-}
+import { editDistance, envWarnings, knownEnvNames, loadConfig, SETTING_SOURCES } from "../src/index.js";
+import { tempCwd as dir, errorLines } from "./helpers.js";
 
 describe("configuration messages", () => {
   it("names the file of a nested unknown key (worker.heartbeat_intervall in config.yaml, communication.nats_tokn in secrets.yaml)", () => {

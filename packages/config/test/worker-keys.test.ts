@@ -1,20 +1,6 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/index.js";
-
-const cwd = () => mkdtempSync(join(tmpdir(), "oc-config-"));
-
-function errorLines(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.lines;
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-}
+import { loadConfig } from "../src/index.js";
+import { tempCwd as cwd, errorLines } from "./helpers.js";
 
 // Hardening item 9: command skills saw the worker's whole environment (OPENCLAW_API_KEYS from a
 // shared systemd environment file included); worker.skill_env lists what they see.
