@@ -110,7 +110,10 @@ describe("API keys", () => {
     // past the key check to the route's own (strict) query validation, whatever it names.
     expect((await call("GET", "/health/")).status).toBe(200);
     expect((await call("GET", "/api/v1/cluster/%68ealth")).status).toBe(200);
-    expect(await call("GET", "/health?x=/api/v1/nodes")).toMatchObject({ status: 400, body: { code: "OC-4000" } });
+    expect(await call("GET", "/health?x=/api/v1/nodes")).toMatchObject({
+      status: 400,
+      body: { code: "OC-4000" },
+    });
     expect((await call("GET", "/api/v1/nodes?x=/health")).status).toBe(401);
     expect((await call("GET", "/docs/../api/v1/nodes")).status).not.toBe(200);
   });
